@@ -1,0 +1,192 @@
+//! Provider configuration: the issuer, endpoint locations, lifetimes and policy switches.
+
+use std::fmt;
+
+use time::Duration;
+use url::Url;
+
+use crate::client::redirect::is_loopback;
+use crate::jose::Algorithm;
+use crate::secret::SecretHash;
+
+/// Where each endpoint is served, as paths below the issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPaths {
+    /// Authorization endpoint.
+    pub authorization: String,
+    /// Token endpoint.
+    pub token: String,
+    /// UserInfo endpoint.
+    pub userinfo: String,
+    /// JWKS document.
+    pub jwks: String,
+    /// RFC 7591 dynamic registration.
+    pub registration: String,
+    /// RFC 7009 revocation.
+    pub revocation: String,
+    /// RFC 7662 introspection.
+    pub introspection: String,
+    /// RP-initiated logout.
+    pub end_session: String,
+}
+
+impl Default for EndpointPaths {
+    fn default() -> Self {
+        EndpointPaths {
+            authorization: "/authorize".into(),
+            token: "/token".into(),
+            userinfo: "/userinfo".into(),
+            jwks: "/jwks".into(),
+            registration: "/register".into(),
+            revocation: "/revoke".into(),
+            introspection: "/introspect".into(),
+            end_session: "/logout".into(),
+        }
+    }
+}
+
+/// Who may use the RFC 7591 registration endpoint.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum RegistrationPolicy {
+    /// Anyone (suitable on loopback or behind another gate).
+    #[default]
+    Open,
+    /// Only callers presenting this initial access token as a bearer token (its SHA-256).
+    InitialAccessToken(SecretHash),
+    /// Dynamic registration is switched off.
+    Closed,
+}
+
+impl fmt::Debug for RegistrationPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistrationPolicy::Open => f.write_str("Open"),
+            RegistrationPolicy::InitialAccessToken(_) => f.write_str("InitialAccessToken(<hash>)"),
+            RegistrationPolicy::Closed => f.write_str("Closed"),
+        }
+    }
+}
+
+/// Provider settings. Build with [`Config::new`], then adjust fields.
+///
+/// ```
+/// use opkit::Config;
+/// let mut config = Config::new("https://id.example.com").unwrap();
+/// config.allow_plain_pkce = false;
+/// assert_eq!(config.issuer(), "https://id.example.com");
+/// assert_eq!(config.endpoint_url(&config.paths.token), "https://id.example.com/token");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    issuer: String,
+    /// Endpoint paths below the issuer.
+    pub paths: EndpointPaths,
+    /// Authorization code lifetime (default 60 s).
+    pub code_ttl: Duration,
+    /// Access token lifetime (default 1 h).
+    pub access_token_ttl: Duration,
+    /// ID token lifetime (default 1 h).
+    pub id_token_ttl: Duration,
+    /// Refresh token idle lifetime: unused this long, it expires (default 14 days).
+    pub refresh_token_idle_ttl: Duration,
+    /// Refresh token family absolute lifetime from the original authorization (default 90 days).
+    pub refresh_token_absolute_ttl: Duration,
+    /// Tolerated clock difference when checking times set by others (`id_token_hint`, default
+    /// 60 s). opkit's own expiries are never extended by it.
+    pub clock_skew: Duration,
+    /// The algorithm JWT access tokens are signed with (default ES256).
+    pub access_token_alg: Algorithm,
+    /// Whether `code_challenge_method=plain` is accepted (never for public clients).
+    pub allow_plain_pkce: bool,
+    /// Whether the password grant may be enabled for clients at all (default off).
+    pub password_grant_enabled: bool,
+    /// Who may register clients dynamically.
+    pub registration: RegistrationPolicy,
+    /// The `aud` of JWT access tokens (RFC 9068); defaults to the issuer, whose UserInfo
+    /// endpoint accepts them.
+    pub access_token_audience: String,
+    /// Largest form body accepted at the token, revocation and introspection endpoints.
+    pub max_form_body: usize,
+    /// Largest query string accepted at the authorization endpoint.
+    pub max_query: usize,
+    /// Largest JSON body accepted at the registration and management endpoints.
+    pub max_json_body: usize,
+}
+
+/// The issuer is not an acceptable URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidIssuer(&'static str);
+
+impl fmt::Display for InvalidIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid issuer: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidIssuer {}
+
+impl Config {
+    /// A configuration with defaults for this issuer. The issuer is an `https` URL (or `http`
+    /// on a loopback host, for development) without query or fragment; a trailing slash is
+    /// removed.
+    pub fn new(issuer: &str) -> Result<Config, InvalidIssuer> {
+        let url = Url::parse(issuer).map_err(|_| InvalidIssuer("not an absolute URL"))?;
+        if url.query().is_some() || url.fragment().is_some() || issuer.contains('#') {
+            return Err(InvalidIssuer("must not contain a query or fragment"));
+        }
+        match (url.scheme(), url.host()) {
+            ("https", Some(_)) => {}
+            ("http", Some(host)) if is_loopback(&host) => {}
+            ("http", Some(_)) => return Err(InvalidIssuer("http is allowed only on loopback hosts")),
+            _ => return Err(InvalidIssuer("must be an https URL")),
+        }
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        Ok(Config {
+            access_token_audience: issuer.clone(),
+            issuer,
+            paths: EndpointPaths::default(),
+            code_ttl: Duration::seconds(60),
+            access_token_ttl: Duration::hours(1),
+            id_token_ttl: Duration::hours(1),
+            refresh_token_idle_ttl: Duration::days(14),
+            refresh_token_absolute_ttl: Duration::days(90),
+            clock_skew: Duration::seconds(60),
+            access_token_alg: Algorithm::Es256,
+            allow_plain_pkce: true,
+            password_grant_enabled: false,
+            registration: RegistrationPolicy::Open,
+            max_form_body: 16 * 1024,
+            max_query: 8 * 1024,
+            max_json_body: 64 * 1024,
+        })
+    }
+
+    /// The issuer identifier, without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The absolute URL of an endpoint path.
+    pub fn endpoint_url(&self, path: &str) -> String {
+        let mut s = String::with_capacity(self.issuer.len() + path.len());
+        s.push_str(&self.issuer);
+        s.push_str(path);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        assert!(Config::new("https://id.example.com/").is_ok());
+        assert_eq!(Config::new("https://id.example.com/tenant/").unwrap().issuer(), "https://id.example.com/tenant");
+        assert!(Config::new("http://127.0.0.1:8080").is_ok());
+        assert!(Config::new("http://id.example.com").is_err());
+        assert!(Config::new("https://id.example.com?x=1").is_err());
+        assert!(Config::new("https://id.example.com#x").is_err());
+        assert!(Config::new("id.example.com").is_err());
+    }
+}

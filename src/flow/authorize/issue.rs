@@ -1,0 +1,150 @@
+//! Issuing the authorization response: the grant, then a code and/or tokens.
+
+use time::OffsetDateTime;
+
+use super::{AuthorizationResponse, AuthorizeOutcome, PendingAuthorization, Session};
+use crate::error::{Error, ErrorKind};
+use crate::scope::{self, Scopes};
+use crate::secret::IssuedSecret;
+use crate::store::{CodeRecord, Grant, GrantId};
+use crate::token::IdTokenInput;
+use crate::token::AccessTokenInput;
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    /// Issue what the response type asks for and build the response.
+    pub(super) async fn finish(
+        &self,
+        pending: &PendingAuthorization,
+        session: &Session,
+        scopes: Scopes,
+        now: OffsetDateTime,
+    ) -> AuthorizeOutcome {
+        // The client may have changed while the user was on the login or consent page.
+        let client = match self.clients.client(&pending.client_id).await {
+            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => c,
+            Ok(_) => return AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into()),
+            Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
+        };
+        match self.issue(pending, &client, session, scopes, now).await {
+            Ok(resp) => AuthorizeOutcome::Respond(resp),
+            Err(err) => self.fail_with(pending, err),
+        }
+    }
+
+    async fn issue(
+        &self,
+        pending: &PendingAuthorization,
+        client: &crate::client::Client,
+        session: &Session,
+        scopes: Scopes,
+        now: OffsetDateTime,
+    ) -> Result<AuthorizationResponse, Error> {
+        let rt = pending.response_type;
+        let grant = self.new_grant(&client.client_id, Some(&session.subject), &scopes, Some(session.auth_time), now)?;
+        self.grants.create_grant(grant.clone()).await?;
+
+        let code = if rt.code {
+            let code = IssuedSecret::generate(&*self.rng)?;
+            self.grants
+                .put_code(CodeRecord {
+                    hash: code.hash,
+                    grant_id: grant.id.clone(),
+                    client_id: client.client_id.clone(),
+                    subject: session.subject.clone(),
+                    redirect_uri: pending.redirect_uri_sent.then(|| pending.redirect_uri.clone()),
+                    scopes: scopes.clone(),
+                    nonce: pending.nonce.clone(),
+                    challenge: pending.challenge.clone(),
+                    auth_time: session.auth_time,
+                    expires_at: now + self.config.code_ttl,
+                })
+                .await?;
+            Some(code.plaintext)
+        } else {
+            None
+        };
+        let access = if rt.token {
+            Some(self.mint_access_token(
+                AccessTokenInput {
+                    subject: &session.subject,
+                    client_id: &client.client_id,
+                    scopes: &scopes,
+                    auth_time: Some(session.auth_time),
+                    grant_id: Some(&grant.id),
+                },
+                now,
+            )?)
+        } else {
+            None
+        };
+        let id_token = if rt.id_token {
+            let claims = self
+                .users
+                .claims(&session.subject)
+                .await?
+                .ok_or_else(|| Error::new(ErrorKind::AccessDenied("the user no longer exists".into())))?;
+            Some(self.mint_id_token(
+                IdTokenInput {
+                    client,
+                    subject: &session.subject,
+                    scopes: &scopes,
+                    auth_time: session.auth_time,
+                    nonce: pending.nonce.as_deref(),
+                    access_token: access.as_ref().map(|a| a.token.as_str()),
+                    code: code.as_deref(),
+                    claims: Some(&claims),
+                },
+                now,
+            )?)
+        } else {
+            None
+        };
+
+        let mut resp = AuthorizationResponse::new(pending.redirect_uri.clone(), pending.response_mode);
+        if let Some(code) = code {
+            resp.push("code", code);
+        }
+        if let Some(access) = access {
+            resp.push("access_token", access.token);
+            resp.push("token_type", "Bearer");
+            resp.push("expires_in", access.expires_in.to_string());
+            resp.push("scope", scopes.to_string());
+        }
+        if let Some(id_token) = id_token {
+            resp.push("id_token", id_token);
+        }
+        if let Some(state) = &pending.state {
+            resp.push("state", state.clone());
+        }
+        resp.push("iss", self.config.issuer());
+        Ok(resp)
+    }
+
+    /// A new grant record. Its lifetime covers everything that may be issued under it: the
+    /// refresh family's absolute lifetime with `offline_access`, else a code and its tokens.
+    pub(crate) fn new_grant(
+        &self,
+        client_id: &str,
+        subject: Option<&str>,
+        scopes: &Scopes,
+        auth_time: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Grant, Error> {
+        let lifetime = if scopes.contains(scope::OFFLINE_ACCESS) {
+            self.config.refresh_token_absolute_ttl
+        } else {
+            self.config.code_ttl + self.config.access_token_ttl.max(self.config.id_token_ttl)
+        };
+        Ok(Grant {
+            id: GrantId(crate::secret::random_token(&*self.rng, 16)?),
+            client_id: client_id.to_owned(),
+            subject: subject.map(str::to_owned),
+            scopes: scopes.clone(),
+            auth_time,
+            created_at: now,
+            expires_at: now + lifetime,
+            revoked: false,
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! The raw parameters of an authorization request.
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
+use crate::http::{parse_form, FormParams, HttpRequest, Method};
+
+/// Longest value accepted for `state` and `nonce`.
+pub(crate) const MAX_STATE_LEN: usize = 2048;
+
+/// The parameters of an authorization request, as sent (OpenID Connect Core §3.1.2.1).
+/// Each is `None` when absent or empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationParams {
+    /// `response_type`
+    pub response_type: Option<String>,
+    /// `client_id`
+    pub client_id: Option<String>,
+    /// `redirect_uri`
+    pub redirect_uri: Option<String>,
+    /// `scope`
+    pub scope: Option<String>,
+    /// `state`
+    pub state: Option<String>,
+    /// `response_mode`
+    pub response_mode: Option<String>,
+    /// `nonce`
+    pub nonce: Option<String>,
+    /// `prompt`
+    pub prompt: Option<String>,
+    /// `max_age`
+    pub max_age: Option<String>,
+    /// `login_hint`
+    pub login_hint: Option<String>,
+    /// `id_token_hint`
+    pub id_token_hint: Option<String>,
+    /// `code_challenge`
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method`
+    pub code_challenge_method: Option<String>,
+    /// `request` (request objects are not supported)
+    pub request: Option<String>,
+    /// `request_uri` (not supported)
+    pub request_uri: Option<String>,
+    /// `registration` (not supported)
+    pub registration: Option<String>,
+}
+
+impl AuthorizationParams {
+    /// Read the parameters of a GET (query) or POST (form body) request.
+    pub fn from_http(req: &HttpRequest<'_>, config: &Config) -> Result<AuthorizationParams, Error> {
+        match req.method {
+            Method::Get => {
+                if req.query.len() > config.max_query {
+                    return Err(ErrorKind::TooLarge("the query string").into());
+                }
+                Ok(Self::from_form(&parse_form(req.query)?))
+            }
+            Method::Post => {
+                if req.body.len() > config.max_query {
+                    return Err(ErrorKind::TooLarge("the request body").into());
+                }
+                if !req.is_form() {
+                    return Err(ErrorKind::UnsupportedMediaType.into());
+                }
+                let body = std::str::from_utf8(req.body)
+                    .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
+                Ok(Self::from_form(&parse_form(body)?))
+            }
+            _ => Err(ErrorKind::MethodNotAllowed.into()),
+        }
+    }
+
+    /// Read the parameters from decoded form parameters.
+    pub fn from_form(form: &FormParams<'_>) -> AuthorizationParams {
+        let get = |name: &str| form.get(name).map(str::to_owned);
+        AuthorizationParams {
+            response_type: get("response_type"),
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            scope: get("scope"),
+            state: get("state"),
+            response_mode: get("response_mode"),
+            nonce: get("nonce"),
+            prompt: get("prompt"),
+            max_age: get("max_age"),
+            login_hint: get("login_hint"),
+            id_token_hint: get("id_token_hint"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            request: get("request"),
+            request_uri: get("request_uri"),
+            registration: get("registration"),
+        }
+    }
+}

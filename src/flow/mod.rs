@@ -1,0 +1,6 @@
+//! The flows: one module per endpoint or grant type, each a small state machine sharing client
+//! authentication, scope handling and token minting.
+
+pub mod authorize;
+pub(crate) mod client_auth;
+pub mod token;

@@ -1,0 +1,47 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): confidential clients only; an access token
+//! and nothing else.
+
+use time::OffsetDateTime;
+
+use super::TokenResponse;
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::http::FormParams;
+use crate::scope;
+use crate::token::AccessTokenInput;
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    pub(super) async fn client_credentials_grant(
+        &self,
+        client: &Client,
+        form: &FormParams<'_>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, Error> {
+        if client.is_public() {
+            return Err(ErrorKind::UnauthorizedClient("public clients may not use client_credentials".into()).into());
+        }
+        let scopes = self.allowed_scopes(client, form.get("scope"))?;
+        if scopes.contains(scope::OPENID) || scopes.contains(scope::OFFLINE_ACCESS) {
+            return Err(ErrorKind::InvalidScope("openid and offline_access need a user".into()).into());
+        }
+        let access = self.mint_access_token(
+            AccessTokenInput {
+                subject: &client.client_id,
+                client_id: &client.client_id,
+                scopes: &scopes,
+                auth_time: None,
+                grant_id: None,
+            },
+            now,
+        )?;
+        Ok(TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope: (!scopes.is_empty()).then(|| scopes.to_string()),
+            id_token: None,
+            refresh_token: None,
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! The token endpoint (RFC 6749 §3.2): reads the form, authenticates the client, and hands the
+//! request to the module of its grant type.
+
+mod client_credentials;
+mod code;
+mod password;
+mod refresh;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::client::{Client, GrantType};
+use crate::error::{Error, ErrorKind};
+use crate::http::{parse_form, FormParams, HttpRequest, HttpResponse, Method};
+use crate::scope::{self, Scopes};
+use crate::secret::IssuedSecret;
+use crate::store::{Grant, RefreshRecord};
+use crate::token::{AccessTokenInput, IdTokenInput};
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+/// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The JWT access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: i64,
+    /// The scopes granted (space-separated); omitted when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The ID token, when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The refresh token, when `offline_access` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Who the tokens are for and under which grant.
+pub(crate) struct Issue<'a> {
+    pub client: &'a Client,
+    pub grant: &'a Grant,
+    pub subject: &'a str,
+    pub scopes: &'a Scopes,
+    pub auth_time: Option<OffsetDateTime>,
+    pub nonce: Option<&'a str>,
+    /// Issue a refresh token (first of a new family).
+    pub refresh: bool,
+    /// Include the user's claims in the ID token.
+    pub id_token: bool,
+}
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    /// Handle a token request.
+    ///
+    /// Returns the JSON token response, or the RFC 6749 §5.2 error (401 with
+    /// `WWW-Authenticate` when client authentication failed); always `Cache-Control: no-store`.
+    pub async fn token(&self, req: &HttpRequest<'_>) -> HttpResponse {
+        match self.token_request(req).await {
+            Ok(body) => match serde_json::to_vec(&body) {
+                Ok(json) => HttpResponse::json_no_store(200, json),
+                Err(e) => HttpResponse::oauth_error(&Error::new(ErrorKind::Signing).with_cause(e)),
+            },
+            Err(err) => HttpResponse::oauth_error(&err),
+        }
+    }
+
+    /// [`Provider::token`] with the typed result.
+    pub async fn token_request(&self, req: &HttpRequest<'_>) -> Result<TokenResponse, Error> {
+        let form = self.read_form(req)?;
+        let grant_type = form.require("grant_type")?;
+        let client = self.authenticate_client(req, &form).await?;
+        let grant_type = GrantType::parse(grant_type)
+            .filter(|g| *g != GrantType::Implicit)
+            .filter(|g| *g != GrantType::Password || self.config.password_grant_enabled)
+            .ok_or(ErrorKind::UnsupportedGrantType)?;
+        if !client.allows_grant(grant_type) {
+            return Err(ErrorKind::UnauthorizedClient(
+                format!("the client may not use grant_type {}", grant_type.as_str()).into(),
+            )
+            .into());
+        }
+        let now = self.clock.now();
+        match grant_type {
+            GrantType::AuthorizationCode => self.code_grant(&client, &form, now).await,
+            GrantType::RefreshToken => self.refresh_grant(&client, &form, now).await,
+            GrantType::ClientCredentials => self.client_credentials_grant(&client, &form, now).await,
+            GrantType::Password => self.password_grant(&client, &form, now).await,
+            GrantType::Implicit => Err(ErrorKind::UnsupportedGrantType.into()),
+        }
+    }
+
+    /// The form of a POST to the token, revocation or introspection endpoint.
+    pub(crate) fn read_form<'a>(&self, req: &'a HttpRequest<'a>) -> Result<FormParams<'a>, Error> {
+        if req.method != Method::Post {
+            return Err(ErrorKind::MethodNotAllowed.into());
+        }
+        if req.body.len() > self.config.max_form_body {
+            return Err(ErrorKind::TooLarge("the request body").into());
+        }
+        if !req.is_form() {
+            return Err(ErrorKind::UnsupportedMediaType.into());
+        }
+        // RFC 6749 §2.3.1: credentials never in the URI.
+        if req.query.contains("client_secret") {
+            return Err(ErrorKind::MalformedRequest("client_secret must not be sent in the URI".into()).into());
+        }
+        let body = std::str::from_utf8(req.body)
+            .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
+        parse_form(body)
+    }
+
+    /// Scopes from a `scope` parameter, each allowed for the client.
+    pub(crate) fn allowed_scopes(&self, client: &Client, raw: Option<&str>) -> Result<Scopes, Error> {
+        let scopes = Scopes::parse(raw.unwrap_or(""))
+            .map_err(|_| ErrorKind::InvalidScope("malformed scope".into()))?;
+        if let Some(bad) = scopes.iter().find(|s| !client.settings.allowed_scopes.contains(s)) {
+            let shown: String = bad.chars().take(64).collect();
+            return Err(ErrorKind::InvalidScope(format!("scope not allowed for this client: {shown}").into()).into());
+        }
+        Ok(scopes)
+    }
+
+    /// Mint the access token, ID token (with `openid`) and refresh token (when asked) of a
+    /// grant.
+    pub(crate) async fn issue_tokens(&self, issue: Issue<'_>, now: OffsetDateTime) -> Result<TokenResponse, Error> {
+        let access = self.mint_access_token(
+            AccessTokenInput {
+                subject: issue.subject,
+                client_id: &issue.client.client_id,
+                scopes: issue.scopes,
+                auth_time: issue.auth_time,
+                grant_id: Some(&issue.grant.id),
+            },
+            now,
+        )?;
+        let id_token = if issue.id_token && issue.scopes.contains(scope::OPENID) {
+            let claims = self
+                .users
+                .claims(issue.subject)
+                .await?
+                .ok_or(ErrorKind::InvalidGrant("the user no longer exists"))?;
+            Some(self.mint_id_token(
+                IdTokenInput {
+                    client: issue.client,
+                    subject: issue.subject,
+                    scopes: issue.scopes,
+                    auth_time: issue.auth_time.unwrap_or(now),
+                    nonce: issue.nonce,
+                    access_token: Some(&access.token),
+                    code: None,
+                    claims: Some(&claims),
+                },
+                now,
+            )?)
+        } else {
+            None
+        };
+        let refresh_token = if issue.refresh {
+            let secret = IssuedSecret::generate(&*self.rng)?;
+            self.grants
+                .put_refresh_token(self.refresh_record(&secret, issue.grant, issue.subject, issue.scopes, issue.auth_time.unwrap_or(now), now))
+                .await?;
+            Some(secret.plaintext)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope: (!issue.scopes.is_empty()).then(|| issue.scopes.to_string()),
+            id_token,
+            refresh_token,
+        })
+    }
+
+    /// A refresh token record: expires after the idle lifetime, never after its grant.
+    pub(crate) fn refresh_record(
+        &self,
+        secret: &IssuedSecret,
+        grant: &Grant,
+        subject: &str,
+        scopes: &Scopes,
+        auth_time: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> RefreshRecord {
+        RefreshRecord {
+            hash: secret.hash,
+            grant_id: grant.id.clone(),
+            client_id: grant.client_id.clone(),
+            subject: subject.to_owned(),
+            scopes: scopes.clone(),
+            auth_time,
+            issued_at: now,
+            expires_at: (now + self.config.refresh_token_idle_ttl).min(grant.expires_at),
+        }
+    }
+
+    /// The grant a code or refresh token belongs to, if it is still active.
+    pub(crate) async fn active_grant(&self, id: &crate::store::GrantId, now: OffsetDateTime) -> Result<Grant, Error> {
+        self.grants
+            .grant(id)
+            .await?
+            .filter(|g| g.is_active_at(now))
+            .ok_or_else(|| ErrorKind::InvalidGrant("the grant was revoked or has expired").into())
+    }
+}

@@ -1,0 +1,49 @@
+//! `grant_type=password` (RFC 6749 §4.3): exists to migrate legacy applications. Off unless the
+//! provider enables it (`Config::password_grant_enabled`) and the client registered it.
+
+use time::OffsetDateTime;
+
+use super::{Issue, TokenResponse};
+use crate::client::{Client, GrantType};
+use crate::error::{Error, ErrorKind};
+use crate::http::FormParams;
+use crate::scope;
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    pub(super) async fn password_grant(
+        &self,
+        client: &Client,
+        form: &FormParams<'_>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, Error> {
+        let username = form.require("username")?;
+        let password = form.require("password")?;
+        let mut scopes = self.allowed_scopes(client, form.get("scope"))?;
+        if !client.allows_grant(GrantType::RefreshToken) {
+            scopes.remove(scope::OFFLINE_ACCESS);
+        }
+        // Same answer for an unknown user and a wrong password.
+        let subject = self
+            .users
+            .authenticate(username, password)
+            .await?
+            .ok_or(ErrorKind::InvalidGrant("invalid resource owner credentials"))?;
+        let grant = self.new_grant(&client.client_id, Some(&subject), &scopes, Some(now), now)?;
+        self.grants.create_grant(grant.clone()).await?;
+        self.issue_tokens(
+            Issue {
+                client,
+                grant: &grant,
+                subject: &subject,
+                scopes: &scopes,
+                auth_time: Some(now),
+                nonce: None,
+                refresh: scopes.contains(scope::OFFLINE_ACCESS),
+                id_token: true,
+            },
+            now,
+        )
+        .await
+    }
+}

@@ -1,0 +1,10 @@
+//! What the host supplies besides storage: the clock and the random source.
+//!
+//! The core never reads the wall clock or the OS random source on its own; every expiry decision
+//! goes through [`Clock`] and every code, token, secret and id comes from [`Rng`].
+
+mod clock;
+mod rng;
+
+pub use clock::{Clock, SystemClock};
+pub use rng::{Rng, RngError, SystemRng};

@@ -1,0 +1,117 @@
+use std::borrow::Cow;
+
+use crate::error::{Error, ErrorKind};
+
+/// At most this many parameters in one query string or form body.
+const MAX_PARAMS: usize = 64;
+
+/// Decoded `application/x-www-form-urlencoded` parameters (a query string or a form body).
+///
+/// Parameters sent without a value are treated as omitted (RFC 6749 §3.1); a parameter sent
+/// more than once is refused (RFC 6749 §3.1, §3.2).
+///
+/// ```
+/// use opkit::http::parse_form;
+/// let params = parse_form("scope=openid+email&state=a%20b&empty=").unwrap();
+/// assert_eq!(params.get("scope"), Some("openid email"));
+/// assert_eq!(params.get("state"), Some("a b"));
+/// assert_eq!(params.get("empty"), None);
+/// assert!(parse_form("a=1&a=2").is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FormParams<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// Parse and decode a query string or form body.
+pub fn parse_form(input: &str) -> Result<FormParams<'_>, Error> {
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(input.as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        if pairs.iter().any(|(n, _)| *n == name) {
+            return Err(ErrorKind::DuplicateParameter(name.into_owned()).into());
+        }
+        if pairs.len() == MAX_PARAMS {
+            return Err(ErrorKind::TooLarge("the parameter list").into());
+        }
+        pairs.push((name, value));
+    }
+    Ok(FormParams { pairs })
+}
+
+impl<'a> FormParams<'a> {
+    /// The value of a parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// The value of a required parameter.
+    pub fn require(&self, name: &'static str) -> Result<&str, Error> {
+        self.get(name)
+            .ok_or_else(|| ErrorKind::MissingParameter(name).into())
+    }
+
+    /// Whether a parameter is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Parameter names and values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// Add parameters from another source (for example the query string of a POST), refusing
+    /// duplicates across both.
+    pub fn merge(&mut self, other: FormParams<'a>) -> Result<(), Error> {
+        for (name, value) in other.pairs {
+            if self.contains(&name) {
+                return Err(ErrorKind::DuplicateParameter(name.into_owned()).into());
+            }
+            self.pairs.push((name, value));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_and_percent() {
+        let p = parse_form("redirect_uri=https%3A%2F%2Fa.example%2Fcb&scope=openid+profile").unwrap();
+        assert_eq!(p.get("redirect_uri"), Some("https://a.example/cb"));
+        assert_eq!(p.get("scope"), Some("openid profile"));
+    }
+
+    #[test]
+    fn duplicate_is_refused_even_with_other_encoding() {
+        let err = parse_form("client_id=a&client%5Fid=b").unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::DuplicateParameter("client_id".into()));
+    }
+
+    #[test]
+    fn empty_value_counts_as_absent() {
+        let p = parse_form("state=&state=x").unwrap();
+        assert_eq!(p.get("state"), Some("x"));
+    }
+
+    #[test]
+    fn too_many_parameters() {
+        let q: Vec<String> = (0..65).map(|i| format!("p{i}=v")).collect();
+        assert!(parse_form(&q.join("&")).is_err());
+    }
+
+    #[test]
+    fn malformed_percent_does_not_panic() {
+        let p = parse_form("a=%zz%&b=%E2%82").unwrap();
+        assert!(p.get("a").is_some());
+        assert!(p.get("b").is_some());
+    }
+}

@@ -1,0 +1,14 @@
+//! Framework-agnostic HTTP: the core takes an [`HttpRequest`] and returns an [`HttpResponse`].
+//!
+//! A host converts its framework's request into an `HttpRequest` (borrowing, no copies) and the
+//! `HttpResponse` back; `examples/server.rs` shows it for axum in a few lines per endpoint.
+
+mod basic;
+mod form;
+mod request;
+mod response;
+
+pub use basic::{parse_basic_authorization, BasicCredentials};
+pub use form::{parse_form, FormParams};
+pub use request::{HttpRequest, Method};
+pub use response::HttpResponse;

@@ -1,0 +1,139 @@
+/// The HTTP methods the endpoints distinguish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// OPTIONS
+    Options,
+    /// Any other method.
+    Other,
+}
+
+impl Method {
+    /// Map a method name (case-sensitive, as HTTP defines it).
+    pub fn parse(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// An HTTP request as the core sees it: method, raw query string, headers and body, all borrowed
+/// from the host's framework.
+///
+/// ```
+/// use opkit::http::{HttpRequest, Method};
+/// let req = HttpRequest::new(Method::Post)
+///     .header("Content-Type", b"application/x-www-form-urlencoded")
+///     .body(b"grant_type=client_credentials");
+/// assert_eq!(req.header_value("content-type"), Some(&b"application/x-www-form-urlencoded"[..]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpRequest<'a> {
+    /// The method.
+    pub method: Method,
+    /// The raw query string, without the leading `?` (may be empty).
+    pub query: &'a str,
+    /// Header names and raw values, in the order received.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    /// The body bytes.
+    pub body: &'a [u8],
+}
+
+impl<'a> HttpRequest<'a> {
+    /// A request with this method and nothing else.
+    pub fn new(method: Method) -> Self {
+        HttpRequest {
+            method,
+            query: "",
+            headers: Vec::new(),
+            body: b"",
+        }
+    }
+
+    /// Set the raw query string (without `?`).
+    pub fn query(mut self, query: &'a str) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: &'a str, value: &'a [u8]) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Set the body.
+    pub fn body(mut self, body: &'a [u8]) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header_value(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    /// How many times a header appears.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    /// Whether the `Content-Type` is `application/x-www-form-urlencoded` (parameters allowed).
+    pub fn is_form(&self) -> bool {
+        self.header_value("content-type")
+            .map(|v| media_type(v).eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
+            .unwrap_or(false)
+    }
+
+    /// Whether the `Content-Type` is `application/json` (parameters allowed).
+    pub fn is_json(&self) -> bool {
+        self.header_value("content-type")
+            .map(|v| media_type(v).eq_ignore_ascii_case(b"application/json"))
+            .unwrap_or(false)
+    }
+}
+
+/// The media type of a Content-Type value, without parameters or surrounding blanks.
+fn media_type(value: &[u8]) -> &[u8] {
+    let end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
+    value[..end].trim_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_with_charset_is_form() {
+        let req = HttpRequest::new(Method::Post).header(
+            "CONTENT-TYPE",
+            b" application/x-www-form-urlencoded ; charset=UTF-8",
+        );
+        assert!(req.is_form());
+        assert!(!req.is_json());
+    }
+
+    #[test]
+    fn missing_content_type_is_neither() {
+        let req = HttpRequest::new(Method::Post);
+        assert!(!req.is_form() && !req.is_json());
+    }
+}

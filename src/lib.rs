@@ -1,0 +1,28 @@
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![doc = include_str!("../README.md")]
+
+pub mod claims;
+pub mod client;
+pub mod config;
+mod discovery;
+pub mod error;
+pub mod flow;
+pub mod host;
+pub mod http;
+pub mod jose;
+pub mod pkce;
+mod provider;
+pub mod scope;
+pub mod secret;
+pub mod store;
+pub mod token;
+#[cfg(feature = "test-kit")]
+pub mod test_kit;
+
+pub use error::{Error, ErrorCode, ErrorKind};
+
+pub use config::Config;
+pub use flow::authorize::{AuthorizeOutcome, ConsentDecision, PendingAuthorization, Session};
+pub use provider::Provider;
+pub use store::{ClientStore, GrantStore, UserStore};
