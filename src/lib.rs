@@ -6,6 +6,7 @@ pub mod claims;
 pub mod client;
 pub mod config;
 mod discovery;
+pub mod ids;
 pub mod error;
 pub mod flow;
 pub mod host;

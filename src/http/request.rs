@@ -137,3 +137,40 @@ mod tests {
         assert!(!req.is_form() && !req.is_json());
     }
 }
+
+impl<'a> HttpRequest<'a> {
+    /// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1), if that is the
+    /// only Authorization header.
+    pub fn bearer_token(&self) -> Option<&'a str> {
+        if self.header_count("authorization") != 1 {
+            return None;
+        }
+        let value = self.header_value("authorization")?;
+        if value.len() < 8 || !value[..7].eq_ignore_ascii_case(b"bearer ") {
+            return None;
+        }
+        let token = std::str::from_utf8(&value[7..]).ok()?.trim();
+        let valid = !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='));
+        valid.then_some(token)
+    }
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    use super::*;
+
+    #[test]
+    fn bearer() {
+        let ok = HttpRequest::new(Method::Get).header("Authorization", b"Bearer abc.def-ghi");
+        assert_eq!(ok.bearer_token(), Some("abc.def-ghi"));
+        let lower = HttpRequest::new(Method::Get).header("authorization", b"bearer abc");
+        assert_eq!(lower.bearer_token(), Some("abc"));
+        for bad in [&b"Basic abc"[..], b"Bearer ", b"Bearer a b", b"Bearer \xff"] {
+            let req = HttpRequest::new(Method::Get).header("authorization", bad);
+            assert_eq!(req.bearer_token(), None);
+        }
+    }
+}

@@ -35,6 +35,7 @@ impl std::error::Error for DecodeError {}
 /// ```
 /// assert_eq!(opkit::jose::b64::encode(&[0xfb, 0xff]), "-_8");
 /// ```
+#[must_use]
 pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -58,6 +59,7 @@ pub fn encode_into(bytes: &[u8], out: &mut String) {
 /// assert_eq!(opkit::jose::b64::encoded_len(32), 43);
 /// assert_eq!(opkit::jose::b64::encoded_len(64), 86);
 /// ```
+#[must_use]
 pub fn encoded_len(len: usize) -> usize {
     (len / 3).saturating_mul(4).saturating_add(match len % 3 {
         0 => 0,

@@ -86,6 +86,7 @@ pub struct Jwks {
 
 impl Jwks {
     /// The first key whose `kid` is `kid`.
+    #[must_use]
     pub fn find(&self, kid: &str) -> Option<&PublicJwk> {
         self.keys.iter().find(|k| k.kid.as_deref() == Some(kid))
     }
@@ -99,7 +100,7 @@ pub enum JwkError {
     TooLarge,
     /// The set has more than [`MAX_JWKS_KEYS`] keys.
     TooManyKeys,
-    /// Not a JSON object of the expected shape; the message is serde_json's and may quote the
+    /// Not a JSON object of the expected shape; the message is `serde_json`'s and may quote the
     /// (public) input.
     Malformed(String),
     /// `kty` (or the EC curve) is not one opkit verifies with: EC P-256 and RSA only.
@@ -459,11 +460,13 @@ impl VerifyingKey {
     }
 
     /// The algorithm this key verifies: ES256 for EC P-256 keys, RS256 for RSA keys.
+    #[must_use]
     pub fn alg(&self) -> Algorithm {
         self.alg
     }
 
     /// The key id from the JWK, if it had one.
+    #[must_use]
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }

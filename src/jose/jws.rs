@@ -153,26 +153,31 @@ pub struct ParsedJws<'a> {
 
 impl<'a> ParsedJws<'a> {
     /// The decoded protected header.
+    #[must_use]
     pub fn header(&self) -> &JwsHeader {
         &self.header
     }
 
     /// The decoded payload bytes.
+    #[must_use]
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
 
     /// Takes the decoded payload bytes.
+    #[must_use]
     pub fn into_payload(self) -> Vec<u8> {
         self.payload
     }
 
     /// The signing input: the token up to, not including, the second `.`.
+    #[must_use]
     pub fn signing_input(&self) -> &'a str {
         self.signing_input
     }
 
     /// The decoded signature bytes.
+    #[must_use]
     pub fn signature(&self) -> &[u8] {
         &self.signature
     }

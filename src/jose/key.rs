@@ -258,8 +258,8 @@ impl rsa::rand_core::CryptoRng for RandCoreAdapter<'_> {}
 #[serde(transparent)]
 struct Secret(String);
 
-fn secret(v: &Option<Secret>) -> Option<&str> {
-    v.as_ref().map(|s| s.0.as_str())
+fn secret(v: Option<&Secret>) -> Option<&str> {
+    v.map(|s| s.0.as_str())
 }
 
 impl Drop for Secret {
@@ -558,7 +558,7 @@ impl SigningKey {
                 })
             }
         }
-        let d = jwk_bytes(secret(&jwk.d), "d")?;
+        let d = jwk_bytes(secret(jwk.d.as_ref()), "d")?;
         let x = jwk_bytes(jwk.x.as_deref(), "x")?;
         let y = jwk_bytes(jwk.y.as_deref(), "y")?;
         for (value, field) in [(&d, "d"), (&x, "x"), (&y, "y")] {
@@ -588,15 +588,15 @@ impl SigningKey {
         let bits = n.bits();
         check_rsa_bits(bits)?;
         let e = jwk_uint(jwk.e.as_deref(), "e")?;
-        let d = jwk_uint(secret(&jwk.d), "d")?;
-        let p = jwk_uint(secret(&jwk.p), "p")?;
-        let q = jwk_uint(secret(&jwk.q), "q")?;
+        let d = jwk_uint(secret(jwk.d.as_ref()), "d")?;
+        let p = jwk_uint(secret(jwk.p.as_ref()), "p")?;
+        let q = jwk_uint(secret(jwk.q.as_ref()), "q")?;
         let one = BigUint::from(1u8);
         if p <= one || q <= one {
             return Err(KeyError::InvalidKey("RSA prime is too small"));
         }
         // Optional CRT members must agree with the key.
-        if let Some(dp) = secret(&jwk.dp) {
+        if let Some(dp) = secret(jwk.dp.as_ref()) {
             let dp = jwk_uint(Some(dp), "dp")?;
             if dp != &d % &(&p - &one) {
                 return Err(KeyError::InvalidJwk {
@@ -605,7 +605,7 @@ impl SigningKey {
                 });
             }
         }
-        if let Some(dq) = secret(&jwk.dq) {
+        if let Some(dq) = secret(jwk.dq.as_ref()) {
             let dq = jwk_uint(Some(dq), "dq")?;
             if dq != &d % &(&q - &one) {
                 return Err(KeyError::InvalidJwk {
@@ -614,7 +614,7 @@ impl SigningKey {
                 });
             }
         }
-        if let Some(qi) = secret(&jwk.qi) {
+        if let Some(qi) = secret(jwk.qi.as_ref()) {
             let qi = jwk_uint(Some(qi), "qi")?;
             if qi >= p || (&qi * &q) % &p != one {
                 return Err(KeyError::InvalidJwk {
@@ -727,30 +727,36 @@ impl SigningKey {
     }
 
     /// The key id (`kid`).
+    #[must_use]
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
     /// The algorithm this key signs with.
+    #[must_use]
     pub fn alg(&self) -> Algorithm {
         self.alg
     }
 
     /// The public key as a JWK with `use: "sig"`, `kid` and `alg`, ready to publish.
+    #[must_use]
     pub fn public_jwk(&self) -> &PublicJwk {
         &self.public_jwk
     }
 
     /// The public key prepared for verification.
+    #[must_use]
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.verifying_key
     }
 
     /// The private key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), for the host
     /// to persist (securely) and load again with [`SigningKey::from_pem`].
+    #[must_use]
     pub fn to_pkcs8_pem(&self) -> String {
         use base64::Engine as _;
-        let body = base64::engine::general_purpose::STANDARD.encode(self.pkcs8.as_bytes());
+        let body =
+            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.pkcs8.as_bytes()));
         let mut pem = String::with_capacity(body.len() + body.len() / 64 + 64);
         pem.push_str("-----BEGIN PRIVATE KEY-----\n");
         for line in body.as_bytes().chunks(64) {

@@ -53,6 +53,7 @@ impl fmt::Debug for KeySet {
 
 impl KeySet {
     /// An empty key set.
+    #[must_use]
     pub fn new() -> KeySet {
         KeySet::default()
     }
@@ -154,11 +155,13 @@ impl KeySet {
     }
 
     /// The active signing key for `alg`, if there is one.
+    #[must_use]
     pub fn active(&self, alg: Algorithm) -> Option<&SigningKey> {
         self.active_index(alg).and_then(|i| self.keys.get(i))
     }
 
     /// The key with this `kid`, active or not.
+    #[must_use]
     pub fn get(&self, kid: &str) -> Option<&SigningKey> {
         self.keys.iter().find(|k| k.kid() == kid)
     }
@@ -176,17 +179,20 @@ impl KeySet {
     }
 
     /// The number of keys.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
     /// Whether the set has no keys.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// The public JWK Set to serve at the `jwks_uri`: every key in the set, active or not, so
     /// tokens signed before a rotation still verify.
+    #[must_use]
     pub fn jwks(&self) -> Jwks {
         Jwks {
             keys: self.keys.iter().map(|k| k.public_jwk().clone()).collect(),
@@ -297,6 +303,15 @@ mod tests {
                     .unwrap();
             }
         }
+    }
+
+    #[test]
+    fn types_are_thread_safe() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<KeySet>();
+        assert_send_sync::<SigningKey>();
+        assert_send_sync::<VerifyingKey>();
+        assert_send_sync::<ParsedJws<'static>>();
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct CodeRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
     /// The code was unused; it is now redeemed.
-    Redeemed(CodeRecord),
+    Redeemed(Box<CodeRecord>),
     /// The code was redeemed before: a replay.
     Replayed {
         /// The grant to revoke.

@@ -5,7 +5,6 @@ mod access;
 mod id_token;
 
 pub use access::{AccessTokenClaims, VerifiedAccessToken};
-pub(crate) use access::MintedAccessToken;
 pub use id_token::half_hash;
 pub(crate) use access::AccessTokenInput;
 pub(crate) use id_token::IdTokenInput;

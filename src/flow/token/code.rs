@@ -21,7 +21,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     ) -> Result<TokenResponse, Error> {
         let code = form.require("code")?;
         let record = match self.grants.redeem_code(&SecretHash::of(code)).await? {
-            CodeRedemption::Redeemed(record) => record,
+            CodeRedemption::Redeemed(record) => *record,
             CodeRedemption::Replayed { grant_id } => {
                 self.grants.revoke_grant(&grant_id).await?;
                 return Err(ErrorKind::InvalidGrant("the authorization code was already used; tokens issued with it are revoked").into());

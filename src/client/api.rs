@@ -1,0 +1,438 @@
+//! The HTTP faces of client management: the management API (`/clients`), RFC 7591 dynamic
+//! registration and the RFC 7592 client configuration endpoint.
+//!
+//! Who may call the management API (an admin bearer token, a session, mTLS, …) is the host's
+//! decision; these methods assume the caller is authorised.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+
+use super::manage::{ClientWithSecrets, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::metadata::{validate, MetadataError, MetadataSource};
+use super::{Client, ClientSettings, GrantType, ResponseType};
+use crate::config::RegistrationPolicy;
+use crate::error::{Error, ErrorKind};
+use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
+use crate::jose::Algorithm;
+use crate::secret::SecretHash;
+use crate::store::SortOrder;
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+/// A management API error: `{"error": code, "message": …, "field": …}` with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementError {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// The offending field, when one is at fault.
+    pub field: Option<String>,
+}
+
+impl ManagementError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ManagementError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The JSON response.
+    pub fn into_http(self) -> HttpResponse {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+        }
+        let body = serde_json::to_vec(&Body {
+            error: self.code,
+            message: &self.message,
+            field: self.field.as_deref(),
+        })
+        .unwrap_or_default();
+        let mut resp = HttpResponse::json(self.status, body).no_store();
+        if self.status == 405 {
+            resp = resp.with_header("allow", "GET, POST, PUT, DELETE");
+        }
+        resp
+    }
+}
+
+impl From<MetadataError> for ManagementError {
+    fn from(e: MetadataError) -> Self {
+        ManagementError {
+            status: 400,
+            code: e.code,
+            message: e.message,
+            field: Some(e.field),
+        }
+    }
+}
+
+impl From<Error> for ManagementError {
+    fn from(e: Error) -> Self {
+        let conflict = e
+            .cause()
+            .and_then(|c| c.downcast_ref::<crate::store::StoreError>())
+            .is_some_and(|s| s.kind() == crate::store::StoreErrorKind::Conflict);
+        if conflict {
+            ManagementError::new(409, "conflict", "a client with the same identifier exists")
+        } else {
+            ManagementError::new(e.status().max(400), "server_error", e.description())
+        }
+    }
+}
+
+/// The management API's view of a client.
+#[derive(Serialize)]
+struct ManagedView<'a> {
+    id: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    redirect_uris: &'a [String],
+    post_logout_redirect_uris: &'a [String],
+    id_token_signed_response_alg: Algorithm,
+    token_endpoint_auth_method: &'static str,
+    grant_types: Vec<&'static str>,
+    response_types: &'a [ResponseType],
+    allowed_scopes: Vec<&'a str>,
+    allowed_origins: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_dark_mode_uri: Option<&'a str>,
+    require_pkce: bool,
+    metadata: &'a BTreeMap<String, Value>,
+    date_created: String,
+    date_modified: String,
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn grant_names(grants: &[GrantType]) -> Vec<&'static str> {
+    grants.iter().map(|g| g.as_str()).collect()
+}
+
+fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<'a> {
+    let s = &client.settings;
+    ManagedView {
+        id: &client.id,
+        client_id: &client.client_id,
+        client_secret: secret,
+        name: &s.name,
+        description: s.description.as_deref(),
+        redirect_uris: &s.redirect_uris,
+        post_logout_redirect_uris: &s.post_logout_redirect_uris,
+        id_token_signed_response_alg: s.id_token_signed_response_alg,
+        token_endpoint_auth_method: s.token_endpoint_auth_method.as_str(),
+        grant_types: grant_names(&s.grant_types),
+        response_types: &s.response_types,
+        allowed_scopes: s.allowed_scopes.iter().collect(),
+        allowed_origins: &s.allowed_origins,
+        logo_uri: s.logo_uri.as_deref(),
+        logo_dark_mode_uri: s.logo_dark_mode_uri.as_deref(),
+        require_pkce: s.require_pkce,
+        metadata: &s.metadata,
+        date_created: rfc3339(client.date_created),
+        date_modified: rfc3339(client.date_modified),
+    }
+}
+
+/// The registration (RFC 7591 §3.2.1) view of a client.
+#[derive(Serialize)]
+struct RegistrationView<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    client_id_issued_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_expires_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_access_token: Option<&'a str>,
+    registration_client_uri: String,
+    client_name: &'a str,
+    redirect_uris: &'a [String],
+    post_logout_redirect_uris: &'a [String],
+    token_endpoint_auth_method: &'static str,
+    id_token_signed_response_alg: Algorithm,
+    grant_types: Vec<&'static str>,
+    response_types: &'a [ResponseType],
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_dark_mode_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    allowed_origins: &'a [String],
+    #[serde(flatten)]
+    extras: &'a BTreeMap<String, Value>,
+}
+
+fn json_response<T: Serialize>(status: u16, body: &T) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(json) => HttpResponse::json(status, json).no_store(),
+        Err(_) => ManagementError::new(500, "server_error", "could not serialise the response").into_http(),
+    }
+}
+
+/// Read a JSON object body.
+fn json_object(req: &HttpRequest<'_>, max: usize) -> Result<Map<String, Value>, ManagementError> {
+    if req.body.len() > max {
+        return Err(ManagementError::new(413, "too_large", "the body is too large"));
+    }
+    if !req.is_json() {
+        return Err(ManagementError::new(415, "unsupported_media_type", "the body must be application/json"));
+    }
+    match serde_json::from_slice::<Value>(req.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ManagementError::new(400, "invalid_json", "the body must be a JSON object")),
+        Err(e) => Err(ManagementError::new(400, "invalid_json", format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    /// The management API: `POST /clients`, `GET /clients`, and `GET`/`PUT`/`DELETE`
+    /// `/clients/{id}` (`id` is the management id). The host checks the caller's authority
+    /// first.
+    ///
+    /// Listing takes `page_size` (1–1000, default 100), `after` (a management id; the page
+    /// starts after it) and `sort` (`asc`, the default, or `desc`), and returns
+    /// `{"items": [...], "next": <id or null>}`.
+    pub async fn manage_clients(&self, req: &HttpRequest<'_>, id: Option<&str>) -> HttpResponse {
+        match self.manage(req, id).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_http(),
+        }
+    }
+
+    async fn manage(&self, req: &HttpRequest<'_>, id: Option<&str>) -> Result<HttpResponse, ManagementError> {
+        let not_found = || ManagementError::new(404, "not_found", "no client with this id");
+        match (req.method, id) {
+            (Method::Post, None) => {
+                let settings = self.settings_from(req, MetadataSource::Management)?;
+                let created = self.create_client(settings, false).await?;
+                Ok(json_response(201, &managed_view(&created.client, created.client_secret.as_deref())))
+            }
+            (Method::Get, None) => self.list_page(req.query).await,
+            (Method::Get, Some(id)) => {
+                let client = self.clients.client_by_id(id).await.map_err(Error::from)?.ok_or_else(not_found)?;
+                Ok(json_response(200, &managed_view(&client, None)))
+            }
+            (Method::Put, Some(id)) => {
+                let settings = self.settings_from(req, MetadataSource::Management)?;
+                let updated = self.update_client(id, settings).await?.ok_or_else(not_found)?;
+                Ok(json_response(200, &managed_view(&updated.client, updated.client_secret.as_deref())))
+            }
+            (Method::Delete, Some(id)) => {
+                self.delete_client(id).await?.ok_or_else(not_found)?;
+                Ok(HttpResponse {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })
+            }
+            _ => Err(ManagementError::new(405, "method_not_allowed", "method not allowed")),
+        }
+    }
+
+    async fn list_page(&self, query: &str) -> Result<HttpResponse, ManagementError> {
+        let bad = |field: &str, message: &str| ManagementError {
+            field: Some(field.to_owned()),
+            ..ManagementError::new(400, "invalid_parameter", message)
+        };
+        let params = parse_form(query).map_err(|e| ManagementError::new(400, "invalid_parameter", e.description()))?;
+        let page_size = match params.get("page_size") {
+            None => DEFAULT_PAGE_SIZE,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                _ => return Err(bad("page_size", "page_size must be an integer from 1 to 1000")),
+            },
+        };
+        let order = match params.get("sort") {
+            None | Some("asc") => SortOrder::Ascending,
+            Some("desc") => SortOrder::Descending,
+            Some(_) => return Err(bad("sort", "sort must be asc or desc")),
+        };
+        let after = params.get("after");
+        if after.is_some_and(|a| a.len() > 128) {
+            return Err(bad("after", "after is too long"));
+        }
+        for (name, _) in params.iter() {
+            if !matches!(name, "page_size" | "sort" | "after") {
+                return Err(bad(name, "unknown parameter"));
+            }
+        }
+        let page = self.list_clients(after, page_size, order).await?;
+        let next = (page.len() == page_size).then(|| page.last().map(|c| c.id.clone())).flatten();
+        #[derive(Serialize)]
+        struct Page<'a> {
+            items: Vec<ManagedView<'a>>,
+            next: Option<String>,
+        }
+        let items = page.iter().map(|c| managed_view(c, None)).collect();
+        Ok(json_response(200, &Page { items, next }))
+    }
+
+    fn settings_from(&self, req: &HttpRequest<'_>, source: MetadataSource) -> Result<ClientSettings, ManagementError> {
+        let doc = json_object(req, self.config.max_json_body)?;
+        Ok(validate(&doc, source, self.config.password_grant_enabled)?)
+    }
+
+    /// RFC 7591 dynamic registration: `POST` client metadata as JSON, get `201` with the
+    /// `client_id`, `client_secret` (confidential clients), a `registration_access_token` and
+    /// `registration_client_uri` (RFC 7592). Errors are `invalid_redirect_uri` or
+    /// `invalid_client_metadata`.
+    pub async fn register(&self, req: &HttpRequest<'_>) -> HttpResponse {
+        match &self.config.registration {
+            RegistrationPolicy::Open => {}
+            RegistrationPolicy::Closed => {
+                return HttpResponse::oauth_error(&Error::new(ErrorKind::AccessDenied("dynamic registration is disabled".into())))
+            }
+            RegistrationPolicy::InitialAccessToken(hash) => {
+                if !req.bearer_token().is_some_and(|t| hash.matches(t)) {
+                    return HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("a valid initial access token is required")));
+                }
+            }
+        }
+        if req.method != Method::Post {
+            return HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed.into());
+        }
+        let settings = match self.settings_from(req, MetadataSource::Registration) {
+            Ok(s) => s,
+            Err(e) => return registration_error(e),
+        };
+        match self.create_client(settings, true).await {
+            Ok(created) => self.registration_response(201, &created),
+            Err(e) => HttpResponse::oauth_error(&e),
+        }
+    }
+
+    /// RFC 7592 client configuration endpoint at `registration_client_uri`: `GET`, `PUT` and
+    /// `DELETE` with the registration access token as a bearer token.
+    pub async fn registration_client(&self, req: &HttpRequest<'_>, client_id: &str) -> HttpResponse {
+        let unauthorized = || HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("invalid registration access token")));
+        let Some(token) = req.bearer_token() else {
+            return unauthorized();
+        };
+        let client = match self.clients.client(client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return unauthorized(),
+            Err(e) => return HttpResponse::oauth_error(&e.into()),
+        };
+        let expected = client.registration_access_token.unwrap_or(SecretHash([0; 32]));
+        if client.registration_access_token.is_none() || !expected.matches(token) {
+            return unauthorized();
+        }
+        match req.method {
+            Method::Get => self.registration_response(
+                200,
+                &ClientWithSecrets {
+                    client: Client::clone(&client),
+                    client_secret: None,
+                    registration_access_token: None,
+                },
+            ),
+            Method::Put => {
+                let doc = match json_object(req, self.config.max_json_body) {
+                    Ok(doc) => doc,
+                    Err(e) => return registration_error(e.into_metadata()),
+                };
+                if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
+                    return registration_error(MetadataError {
+                        field: "client_id".into(),
+                        message: "client_id must be present and match".into(),
+                        redirect_uri: false,
+                        code: "invalid_value",
+                    });
+                }
+                let settings = match validate(&doc, MetadataSource::Registration, self.config.password_grant_enabled) {
+                    Ok(s) => s,
+                    Err(e) => return registration_error(e),
+                };
+                match self.update_client(&client.id, settings).await {
+                    Ok(Some(updated)) => self.registration_response(200, &updated),
+                    Ok(None) => unauthorized(),
+                    Err(e) => HttpResponse::oauth_error(&e),
+                }
+            }
+            Method::Delete => match self.delete_client(&client.id).await {
+                Ok(_) => HttpResponse {
+                    status: 204,
+                    headers: vec![("cache-control", "no-store".to_owned())],
+                    body: Vec::new(),
+                },
+                Err(e) => HttpResponse::oauth_error(&e),
+            },
+            _ => HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed.into()),
+        }
+    }
+
+    fn registration_response(&self, status: u16, created: &ClientWithSecrets) -> HttpResponse {
+        let client = &created.client;
+        let s = &client.settings;
+        let view = RegistrationView {
+            client_id: &client.client_id,
+            client_secret: created.client_secret.as_deref(),
+            client_id_issued_at: client.date_created.unix_timestamp(),
+            client_secret_expires_at: created.client_secret.as_ref().map(|_| 0),
+            registration_access_token: created.registration_access_token.as_deref(),
+            registration_client_uri: format!(
+                "{}/{}",
+                self.config.endpoint_url(&self.config.paths.registration),
+                client.client_id
+            ),
+            client_name: &s.name,
+            redirect_uris: &s.redirect_uris,
+            post_logout_redirect_uris: &s.post_logout_redirect_uris,
+            token_endpoint_auth_method: s.token_endpoint_auth_method.as_str(),
+            id_token_signed_response_alg: s.id_token_signed_response_alg,
+            grant_types: grant_names(&s.grant_types),
+            response_types: &s.response_types,
+            scope: s.allowed_scopes.to_string(),
+            logo_uri: s.logo_uri.as_deref(),
+            logo_dark_mode_uri: s.logo_dark_mode_uri.as_deref(),
+            description: s.description.as_deref(),
+            allowed_origins: &s.allowed_origins,
+            extras: &s.metadata,
+        };
+        json_response(status, &view)
+    }
+}
+
+impl ManagementError {
+    fn into_metadata(self) -> MetadataError {
+        MetadataError {
+            field: self.field.unwrap_or_default(),
+            message: self.message,
+            redirect_uri: false,
+            code: self.code,
+        }
+    }
+}
+
+/// RFC 7591 §3.2.2 error response.
+fn registration_error(e: MetadataError) -> HttpResponse {
+    let kind = if e.redirect_uri {
+        ErrorKind::InvalidRedirectUri(e.to_string().into())
+    } else {
+        ErrorKind::InvalidClientMetadata(e.to_string().into())
+    };
+    HttpResponse::oauth_error(&Error::new(kind))
+}
