@@ -3,4 +3,7 @@
 
 pub mod authorize;
 pub(crate) mod client_auth;
+mod introspection;
+mod revocation;
 pub mod token;
+mod userinfo;

@@ -1,0 +1,79 @@
+//! The UserInfo endpoint (OpenID Connect Core §5.3): the claims the access token's scopes
+//! release, for a token presented in the `Authorization` header (or, for POST, the form body).
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::claims::ScopedClaims;
+use crate::error::{Error, ErrorKind};
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::scope::{self, Scopes};
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+#[derive(Serialize)]
+struct UserInfo<'a> {
+    sub: &'a str,
+    #[serde(flatten)]
+    claims: ScopedClaims<'a>,
+}
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    /// `GET` or `POST` the UserInfo endpoint. A bad, expired or revoked token gets 401 with
+    /// `WWW-Authenticate: Bearer error="invalid_token"`.
+    pub async fn userinfo(&self, req: &HttpRequest<'_>) -> HttpResponse {
+        match self.userinfo_json(req).await {
+            Ok(body) => HttpResponse::json(200, body).no_store(),
+            Err(err) => {
+                let mut resp = HttpResponse::oauth_error(&err);
+                if err.status() == 403 {
+                    resp.headers.push(("www-authenticate", "Bearer error=\"insufficient_scope\"".to_owned()));
+                }
+                resp
+            }
+        }
+    }
+
+    async fn userinfo_json(&self, req: &HttpRequest<'_>) -> Result<Vec<u8>, Error> {
+        let token = self.userinfo_token(req)?;
+        let verified = self.verify_access_token(&token).await?;
+        let scopes = Scopes::parse(&verified.claims.scope).map_err(|_| ErrorKind::InvalidToken("invalid access token"))?;
+        if !scopes.contains(scope::OPENID) || verified.claims.grant.is_none() {
+            return Err(ErrorKind::InsufficientScope("the access token was not issued with the openid scope").into());
+        }
+        let claims = self
+            .users
+            .claims(&verified.claims.sub)
+            .await?
+            .ok_or(ErrorKind::InvalidToken("the user no longer exists"))?;
+        let body = UserInfo {
+            sub: &verified.claims.sub,
+            claims: ScopedClaims::new(&claims, &scopes),
+        };
+        serde_json::to_vec(&body).map_err(|e| Error::new(ErrorKind::Signing).with_cause(e))
+    }
+
+    fn userinfo_token<'a>(&self, req: &'a HttpRequest<'a>) -> Result<Cow<'a, str>, Error> {
+        let missing = || Error::new(ErrorKind::InvalidToken("an access token is required"));
+        let header = req.header_value("authorization").is_some();
+        match req.method {
+            Method::Get if header => req.bearer_token().map(Cow::Borrowed).ok_or_else(missing),
+            Method::Get => Err(missing()),
+            Method::Post => {
+                let form = if req.is_form() && !req.body.is_empty() {
+                    Some(self.read_form(req)?)
+                } else {
+                    None
+                };
+                let in_body = form.as_ref().and_then(|f| f.get("access_token"));
+                match (header, in_body) {
+                    (true, Some(_)) => Err(ErrorKind::MalformedRequest("the access token was sent in more than one way".into()).into()),
+                    (true, None) => req.bearer_token().map(Cow::Borrowed).ok_or_else(missing),
+                    (false, Some(token)) => Ok(Cow::Owned(token.to_owned())),
+                    (false, None) => Err(missing()),
+                }
+            }
+            _ => Err(ErrorKind::MethodNotAllowed.into()),
+        }
+    }
+}
