@@ -316,7 +316,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
         let settings = match self.settings_from(req, MetadataSource::Registration) {
             Ok(s) => s,
-            Err(e) => return registration_error(e),
+            Err(e) if e.field.is_some() => return registration_error(e.into_metadata()),
+            Err(e) => return e.into_http(),
         };
         match self.create_client(settings, true).await {
             Ok(created) => self.registration_response(201, &created),
@@ -352,7 +353,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Method::Put => {
                 let doc = match json_object(req, self.config.max_json_body) {
                     Ok(doc) => doc,
-                    Err(e) => return registration_error(e.into_metadata()),
+                    Err(e) => return e.into_http(),
                 };
                 if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
                     return registration_error(MetadataError {

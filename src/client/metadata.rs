@@ -382,7 +382,7 @@ fn validate_origin(origin: &str) -> Result<(), MetadataError> {
     let bad = || MetadataError::invalid("allowed_origins", format!("not an origin: {}", shorten(origin)));
     validate_web_uri(origin).map_err(|_| bad())?;
     let url = url::Url::parse(origin).map_err(|_| bad())?;
-    if url.ascii_serialization() != origin.trim_end_matches('/') || origin.ends_with('/') {
+    if url.origin().ascii_serialization() != origin {
         return Err(bad());
     }
     Ok(())

@@ -1,7 +1,12 @@
 //! Clients: the stored model, redirect URI rules, metadata validation and management.
 
+mod api;
+mod manage;
+pub mod metadata;
 mod model;
 pub mod redirect;
 
+pub use api::ManagementError;
+pub use manage::{ClientWithSecrets, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use model::{AuthMethod, Client, ClientSecret, ClientSettings, GrantType, ResponseType};
 pub use redirect::{validate_redirect_uri, validate_web_uri, RedirectUriError};
