@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub(crate) mod client_auth;
+mod consent;
 mod introspection;
 mod revocation;
 pub mod token;
