@@ -111,8 +111,8 @@ pub enum ErrorKind {
     MalformedRequest(Cow<'static, str>),
     /// The HTTP method is not allowed at this endpoint.
     MethodNotAllowed,
-    /// The body is not of the media type the endpoint takes.
-    UnsupportedMediaType,
+    /// The body is not of the media type the endpoint takes (the one it takes).
+    UnsupportedMediaType(&'static str),
     /// The request (query, body or a header) is larger than the configured limit.
     TooLarge(&'static str),
     /// No client with this `client_id` exists.
@@ -174,9 +174,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidParameter { name, reason } => write!(f, "invalid {name}: {reason}"),
             ErrorKind::MalformedRequest(reason) => f.write_str(reason),
             ErrorKind::MethodNotAllowed => f.write_str("HTTP method not allowed at this endpoint"),
-            ErrorKind::UnsupportedMediaType => {
-                f.write_str("the body must be application/x-www-form-urlencoded")
-            }
+            ErrorKind::UnsupportedMediaType(want) => write!(f, "the body must be {want}"),
             ErrorKind::TooLarge(what) => write!(f, "{what} is too large"),
             ErrorKind::UnknownClient => f.write_str("unknown client"),
             ErrorKind::ClientAuthenticationFailed(_) => f.write_str("client authentication failed"),
@@ -256,7 +254,7 @@ impl Error {
             | K::InvalidParameter { .. }
             | K::MalformedRequest(_)
             | K::MethodNotAllowed
-            | K::UnsupportedMediaType
+            | K::UnsupportedMediaType(_)
             | K::TooLarge(_)
             | K::UnknownClient
             | K::UntrustedRedirectUri(_) => ErrorCode::InvalidRequest,
@@ -287,7 +285,7 @@ impl Error {
         use ErrorKind as K;
         match self.kind {
             K::MethodNotAllowed => 405,
-            K::UnsupportedMediaType => 415,
+            K::UnsupportedMediaType(_) => 415,
             K::TooLarge(_) => 413,
             K::ClientAuthenticationFailed(_) | K::InvalidToken(_) => 401,
             K::UnknownClient => 400,

@@ -314,10 +314,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         if req.method != Method::Post {
             return HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed.into());
         }
-        let settings = match self.settings_from(req, MetadataSource::Registration) {
+        let doc = match self.registration_document(req) {
+            Ok(doc) => doc,
+            Err(resp) => return resp,
+        };
+        let settings = match validate(&doc, MetadataSource::Registration, self.config.password_grant_enabled) {
             Ok(s) => s,
-            Err(e) if e.field.is_some() => return registration_error(e.into_metadata()),
-            Err(e) => return e.into_http(),
+            Err(e) => return registration_error(e),
         };
         match self.create_client(settings, true).await {
             Ok(created) => self.registration_response(201, &created),
@@ -351,9 +354,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 },
             ),
             Method::Put => {
-                let doc = match json_object(req, self.config.max_json_body) {
+                let doc = match self.registration_document(req) {
                     Ok(doc) => doc,
-                    Err(e) => return e.into_http(),
+                    Err(resp) => return resp,
                 };
                 if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
                     return registration_error(MetadataError {
@@ -383,6 +386,15 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             },
             _ => HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed.into()),
         }
+    }
+
+    /// The JSON object of a registration request, or the RFC 7591 error response.
+    fn registration_document(&self, req: &HttpRequest<'_>) -> Result<Map<String, Value>, HttpResponse> {
+        json_object(req, self.config.max_json_body).map_err(|e| match e.status {
+            413 => HttpResponse::oauth_error(&ErrorKind::TooLarge("the request body").into()),
+            415 => HttpResponse::oauth_error(&ErrorKind::UnsupportedMediaType("application/json").into()),
+            _ => registration_error(e.into_metadata()),
+        })
     }
 
     fn registration_response(&self, status: u16, created: &ClientWithSecrets) -> HttpResponse {

@@ -5,6 +5,7 @@ pub mod authorize;
 pub(crate) mod client_auth;
 mod consent;
 mod introspection;
+pub mod logout;
 mod revocation;
 pub mod token;
 mod userinfo;

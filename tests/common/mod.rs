@@ -138,6 +138,12 @@ impl Harness {
         self.provider.create_client(settings, false).await.unwrap()
     }
 
+    /// The stored client with this `client_id`.
+    pub async fn store_client(&self, client_id: &str) -> opkit::client::Client {
+        use opkit::ClientStore;
+        opkit::client::Client::clone(&self.store.client(client_id).await.unwrap().unwrap())
+    }
+
     pub async fn authorize(&self, query: &str, session: Option<&Session>) -> AuthorizeOutcome {
         let req = HttpRequest::new(Method::Get).query(query);
         self.provider.authorize(&req, session).await

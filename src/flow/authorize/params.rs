@@ -60,7 +60,7 @@ impl AuthorizationParams {
                     return Err(ErrorKind::TooLarge("the request body").into());
                 }
                 if !req.is_form() {
-                    return Err(ErrorKind::UnsupportedMediaType.into());
+                    return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into());
                 }
                 let body = std::str::from_utf8(req.body)
                     .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;

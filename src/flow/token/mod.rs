@@ -101,7 +101,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             return Err(ErrorKind::TooLarge("the request body").into());
         }
         if !req.is_form() {
-            return Err(ErrorKind::UnsupportedMediaType.into());
+            return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into());
         }
         // RFC 6749 §2.3.1: credentials never in the URI.
         if req.query.contains("client_secret") {

@@ -212,18 +212,6 @@ pub(super) struct GrantState {
     grant_count: usize,
 }
 
-impl Default for Slab<Family> {
-    fn default() -> Self {
-        Slab::new()
-    }
-}
-
-impl Default for Slab<Token> {
-    fn default() -> Self {
-        Slab::new()
-    }
-}
-
 fn full() -> StoreError {
     StoreError::new("memory store is full")
 }
@@ -428,7 +416,9 @@ impl GrantState {
 
     pub(super) fn put_code(&mut self, code: CodeRecord) -> Result<(), StoreError> {
         if self.codes.contains_key(&code.hash) {
-            return Err(StoreError::conflict("an authorization code with this hash exists"));
+            return Err(StoreError::conflict(
+                "an authorization code with this hash exists",
+            ));
         }
         let slot = self.family_for(&code.grant_id.0, Fields::of_code(&code))?;
         self.retain_family(slot);
@@ -461,7 +451,7 @@ impl GrantState {
             return Ok(CodeRedemption::Unknown);
         }
         match code.record.take() {
-            Some(record) => Ok(CodeRedemption::Redeemed(*record)),
+            Some(record) => Ok(CodeRedemption::Redeemed(record)),
             None => Err(inconsistent()),
         }
     }
@@ -540,7 +530,9 @@ impl GrantState {
 
     pub(super) fn put_refresh_token(&mut self, token: &RefreshRecord) -> Result<(), StoreError> {
         if self.token_index.contains_key(&token.hash) {
-            return Err(StoreError::conflict("a refresh token with this hash exists"));
+            return Err(StoreError::conflict(
+                "a refresh token with this hash exists",
+            ));
         }
         self.insert_token(token, None)
     }
@@ -584,7 +576,9 @@ impl GrantState {
             return Ok(RefreshRotation::Unknown);
         }
         if next.hash == *presented || self.token_index.contains_key(&next.hash) {
-            return Err(StoreError::conflict("a refresh token with this hash exists"));
+            return Err(StoreError::conflict(
+                "a refresh token with this hash exists",
+            ));
         }
         let hint = t.detail.clone();
         self.insert_token(next, hint.as_ref())?;
@@ -611,9 +605,8 @@ impl GrantState {
             codes,
             grant_count,
         } = self;
-        let dead_family = |families: &Slab<Family>, slot: u32| {
-            families.get(slot).map_or(true, |f| f.revoked)
-        };
+        let dead_family =
+            |families: &Slab<Family>, slot: u32| families.get(slot).is_none_or(|f| f.revoked);
         let mut released: Vec<u32> = Vec::new();
         codes.retain(|_, c| {
             let dead = c.expires_at <= now || dead_family(families, c.family);
@@ -625,7 +618,7 @@ impl GrantState {
         token_index.retain(|_, slot| {
             let dead = tokens
                 .get(*slot)
-                .map_or(true, |t| t.expires_at <= now || dead_family(families, t.family));
+                .is_none_or(|t| t.expires_at <= now || dead_family(families, t.family));
             if dead {
                 if let Some(t) = tokens.remove(*slot) {
                     released.push(t.family);
@@ -682,7 +675,11 @@ mod tests {
     #[test]
     fn compact_sizes() {
         // The per-token cost the memory budget relies on.
-        assert!(std::mem::size_of::<Token>() <= 48, "{}", std::mem::size_of::<Token>());
+        assert!(
+            std::mem::size_of::<Token>() <= 48,
+            "{}",
+            std::mem::size_of::<Token>()
+        );
         assert!(std::mem::size_of::<Option<Token>>() <= 48);
         assert!(std::mem::size_of::<Option<Family>>() <= 112);
     }

@@ -42,7 +42,9 @@ impl<T> Slab<T> {
             // A free-list entry that is not vacant cannot happen; fall through and append.
         }
         let (needs_chunk, next) = match self.chunks.last() {
-            Some(last) if last.len() < CHUNK => (false, (self.chunks.len() - 1) * CHUNK + last.len()),
+            Some(last) if last.len() < CHUNK => {
+                (false, (self.chunks.len() - 1) * CHUNK + last.len())
+            }
             _ => (true, self.chunks.len() * CHUNK),
         };
         let slot = u32::try_from(next).ok()?;
@@ -80,6 +82,7 @@ impl<T> Slab<T> {
     }
 
     /// Every occupied slot with its value.
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &T)> + '_ {
         self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
             chunk.iter().enumerate().filter_map(move |(i, v)| {
@@ -109,6 +112,12 @@ impl<T> Slab<T> {
     fn cell_mut(&mut self, slot: u32) -> Option<&mut Option<T>> {
         let (c, i) = split(slot);
         self.chunks.get_mut(c)?.get_mut(i)
+    }
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab::new()
     }
 }
 

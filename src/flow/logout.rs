@@ -1,0 +1,168 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+//!
+//! [`Provider::end_session`] validates the request: `id_token_hint` (an ID token this provider
+//! issued, expired or not), `client_id`, `post_logout_redirect_uri` (honoured only when
+//! registered for that client), `state`. Errors are shown to the user, never redirected. The host
+//! then asks the user to confirm when the request is not verifiably from the client
+//! ([`LogoutRequest::has_valid_hint`] is false) and calls [`Provider::finish_logout`], which ends
+//! the host's session through [`EndSession`] and returns the redirect back to the client (with
+//! `state`) or a plain "logged out" page.
+
+use std::future::Future;
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind};
+use crate::flow::authorize::escape_html;
+use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
+use crate::store::StoreError;
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+/// The host's side of logout: end the user's login session.
+pub trait EndSession: Send + Sync {
+    /// End the login session (of `subject`, when the request named one).
+    fn end_session(&self, subject: Option<&str>) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A validated logout request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutRequest {
+    client_id: Option<String>,
+    client_name: Option<String>,
+    subject: Option<String>,
+    redirect: Option<String>,
+    state: Option<String>,
+    valid_hint: bool,
+}
+
+impl LogoutRequest {
+    /// The client that asked, if known.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The client's display name, if known (for the confirmation page).
+    pub fn client_name(&self) -> Option<&str> {
+        self.client_name.as_deref()
+    }
+
+    /// The subject of the `id_token_hint`, if one was sent.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// Whether a valid `id_token_hint` came with the request. Without one the request may be a
+    /// cross-site forgery: ask the user to confirm.
+    pub fn has_valid_hint(&self) -> bool {
+        self.valid_hint
+    }
+
+    /// The registered post-logout redirect URI the user will be sent to, if any.
+    pub fn post_logout_redirect_uri(&self) -> Option<&str> {
+        self.redirect.as_deref()
+    }
+}
+
+#[derive(Deserialize)]
+struct HintClaims {
+    iss: String,
+    sub: String,
+    aud: serde_json::Value,
+}
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    /// Validate a request at the end-session endpoint (GET query or POST form).
+    pub async fn end_session(&self, req: &HttpRequest<'_>) -> Result<LogoutRequest, Error> {
+        let raw = match req.method {
+            Method::Get => req.query,
+            Method::Post if req.is_form() => {
+                if req.body.len() > self.config.max_query {
+                    return Err(ErrorKind::TooLarge("the request body").into());
+                }
+                std::str::from_utf8(req.body).map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?
+            }
+            Method::Post => return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into()),
+            _ => return Err(ErrorKind::MethodNotAllowed.into()),
+        };
+        if raw.len() > self.config.max_query {
+            return Err(ErrorKind::TooLarge("the query string").into());
+        }
+        let params = parse_form(raw)?;
+        let invalid = |name: &'static str, reason: &'static str| Error::new(ErrorKind::InvalidParameter { name, reason: reason.into() });
+
+        let (hint_subject, hint_audience) = match params.get("id_token_hint") {
+            None => (None, Vec::new()),
+            Some(hint) => {
+                let jws = self.keys.verify(hint).map_err(|_| invalid("id_token_hint", "not an ID token issued by this provider"))?;
+                let claims: HintClaims = serde_json::from_slice(jws.payload())
+                    .map_err(|_| invalid("id_token_hint", "not an ID token issued by this provider"))?;
+                if claims.iss != self.config.issuer() {
+                    return Err(invalid("id_token_hint", "not an ID token issued by this provider"));
+                }
+                let audience = match claims.aud {
+                    serde_json::Value::String(a) => vec![a],
+                    serde_json::Value::Array(list) => list.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                    _ => Vec::new(),
+                };
+                (Some(claims.sub), audience)
+            }
+        };
+        let client_id = match (params.get("client_id"), hint_audience.as_slice()) {
+            (Some(id), aud) if !aud.is_empty() && !aud.iter().any(|a| a == id) => {
+                return Err(invalid("client_id", "does not match the id_token_hint"))
+            }
+            (Some(id), _) => Some(id.to_owned()),
+            (None, [only]) => Some(only.clone()),
+            (None, _) => None,
+        };
+        let client = match &client_id {
+            Some(id) => Some(self.clients.client(id).await?.ok_or(ErrorKind::UnknownClient)?),
+            None => None,
+        };
+        let redirect = match (params.get("post_logout_redirect_uri"), &client) {
+            (None, _) => None,
+            (Some(_), None) => return Err(invalid("post_logout_redirect_uri", "needs client_id or id_token_hint to identify the client")),
+            (Some(uri), Some(c)) if c.settings.post_logout_redirect_uris.iter().any(|r| r == uri) => Some(uri.to_owned()),
+            (Some(_), Some(_)) => return Err(invalid("post_logout_redirect_uri", "not registered for this client")),
+        };
+        let state = params.get("state").map(str::to_owned);
+        if state.as_ref().is_some_and(|s| s.len() > 2048) {
+            return Err(invalid("state", "too long"));
+        }
+        Ok(LogoutRequest {
+            client_name: client.as_ref().map(|c| c.settings.name.clone()),
+            client_id,
+            valid_hint: hint_subject.is_some(),
+            subject: hint_subject,
+            redirect,
+            state,
+        })
+    }
+
+    /// End the session through the host and answer: a `303` to the registered post-logout
+    /// redirect URI (with `state`), or a page saying the user is logged out.
+    pub async fn finish_logout(&self, request: &LogoutRequest, host: &impl EndSession) -> Result<HttpResponse, Error> {
+        host.end_session(request.subject()).await?;
+        Ok(match &request.redirect {
+            Some(uri) => {
+                let mut location = uri.clone();
+                if let Some(state) = &request.state {
+                    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("state", state)
+                        .finish();
+                    location.push(if location.contains('?') { '&' } else { '?' });
+                    location.push_str(&encoded);
+                }
+                HttpResponse::redirect(location)
+            }
+            None => {
+                let name = request.client_name().map(escape_html).unwrap_or_default();
+                let body = format!(
+                    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Logged out</title></head>\
+                     <body><h1>You are logged out</h1><p>{name}</p></body></html>"
+                );
+                HttpResponse::html(200, body, "default-src 'none'; frame-ancestors 'none'")
+            }
+        })
+    }
+}

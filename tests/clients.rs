@@ -1,0 +1,240 @@
+//! Client registration (RFC 7591 / 7592) and the management API, through the public API.
+
+mod common;
+
+use common::*;
+use opkit::config::RegistrationPolicy;
+use opkit::http::{HttpRequest, HttpResponse, Method};
+use opkit::secret::SecretHash;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+async fn register(h: &Harness, body: Value, token: Option<&str>) -> (u16, Value) {
+    let body = body.to_string();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut req = HttpRequest::new(Method::Post).header("content-type", b"application/json").body(body.as_bytes());
+    if let Some(a) = &auth {
+        req = req.header("authorization", a.as_bytes());
+    }
+    json_of(h.provider.register(&req).await)
+}
+
+fn json_of(resp: HttpResponse) -> (u16, Value) {
+    (resp.status, serde_json::from_slice(&resp.body).unwrap_or(Value::Null))
+}
+
+async fn manage(h: &Harness, method: Method, id: Option<&str>, query: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = HttpRequest::new(method).query(query).header("content-type", b"application/json").body(body.as_bytes());
+    json_of(h.provider.manage_clients(&req, id).await)
+}
+
+fn management_body() -> Value {
+    json!({
+        "name": "Shop",
+        "redirect_uris": ["https://shop.example/cb"],
+        "id_token_signed_response_alg": "RS256",
+        "token_endpoint_auth_method": "client_secret_post"
+    })
+}
+
+#[tokio::test]
+async fn dynamic_registration_confidential_and_public() {
+    let h = Harness::new();
+    let (status, reg) = register(&h, json!({"redirect_uris": [REDIRECT], "client_name": "RP", "contacts": ["ops@rp.example"]}), None).await;
+    assert_eq!(status, 201, "{reg}");
+    assert!(reg["client_id"].is_string());
+    assert!(reg["client_secret"].as_str().unwrap().len() >= 43, "256-bit secret");
+    assert_eq!(reg["client_secret_expires_at"], 0);
+    assert_eq!(reg["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(reg["id_token_signed_response_alg"], "RS256");
+    assert_eq!(reg["grant_types"], json!(["authorization_code"]));
+    assert_eq!(reg["contacts"], json!(["ops@rp.example"]), "unknown metadata kept");
+    assert!(reg["registration_client_uri"].as_str().unwrap().starts_with(&format!("{ISSUER}/register/")));
+
+    // The registered client completes the code flow.
+    let client = h.store_client(reg["client_id"].as_str().unwrap()).await;
+    let with = opkit::client::ClientWithSecrets {
+        client,
+        client_secret: reg["client_secret"].as_str().map(str::to_owned),
+        registration_access_token: None,
+    };
+    let tokens = h.code_flow(&with, "openid").await;
+    verify_jwt(&h.provider, tokens["id_token"].as_str().unwrap(), reg["client_id"].as_str().unwrap());
+
+    let (status, public) = register(&h, json!({"redirect_uris": ["http://127.0.0.1:7000/cb"], "token_endpoint_auth_method": "none"}), None).await;
+    assert_eq!(status, 201);
+    assert!(public.get("client_secret").is_none());
+}
+
+#[tokio::test]
+async fn registration_errors() {
+    let h = Harness::new();
+    let cases = [
+        (json!({"redirect_uris": ["http://rp.example/cb"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["https://rp.example/cb#x"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        (json!({}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}), "invalid_client_metadata"),
+        (json!({"redirect_uris": [REDIRECT], "id_token_signed_response_alg": "none"}), "invalid_client_metadata"),
+        (json!({"redirect_uris": [REDIRECT], "grant_types": ["password"]}), "invalid_client_metadata"),
+        (json!({"redirect_uris": [REDIRECT], "subject_type": "pairwise"}), "invalid_client_metadata"),
+        (json!({"redirect_uris": "https://rp.example/cb"}), "invalid_client_metadata"),
+        (json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}), "invalid_client_metadata"),
+    ];
+    for (body, want) in cases {
+        let (status, err) = register(&h, body.clone(), None).await;
+        assert_eq!((status, err["error"].as_str()), (400, Some(want)), "{body}");
+    }
+    let req = HttpRequest::new(Method::Post).header("content-type", b"application/json").body(b"[1,2]");
+    assert_eq!(json_of(h.provider.register(&req).await).0, 400);
+    let req = HttpRequest::new(Method::Post).header("content-type", b"text/plain").body(b"{}");
+    assert_eq!(json_of(h.provider.register(&req).await).0, 415);
+}
+
+#[tokio::test]
+async fn registration_with_initial_access_token() {
+    let h = Harness::with_config(|c| c.registration = RegistrationPolicy::InitialAccessToken(SecretHash::of("let-me-in")));
+    let body = json!({"redirect_uris": [REDIRECT]});
+    let (status, err) = register(&h, body.clone(), None).await;
+    assert_eq!((status, err["error"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(register(&h, body.clone(), Some("wrong")).await.0, 401);
+    assert_eq!(register(&h, body, Some("let-me-in")).await.0, 201);
+}
+
+#[tokio::test]
+async fn rfc7592_configuration_endpoint() {
+    let h = Harness::new();
+    let (_, reg) = register(&h, json!({"redirect_uris": [REDIRECT], "client_name": "Before"}), None).await;
+    let client_id = reg["client_id"].as_str().unwrap();
+    let token = reg["registration_access_token"].as_str().unwrap();
+    let call = |method: Method, token: &str, body: Option<Value>| {
+        let auth = format!("Bearer {token}");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let h = &h;
+        async move {
+            let req = HttpRequest::new(method).header("authorization", auth.as_bytes()).header("content-type", b"application/json").body(body.as_bytes());
+            json_of(h.provider.registration_client(&req, client_id).await)
+        }
+    };
+    let (status, read) = call(Method::Get, token, None).await;
+    assert_eq!((status, read["client_name"].as_str()), (200, Some("Before")));
+    assert!(read.get("client_secret").is_none());
+    assert_eq!(call(Method::Get, "wrong", None).await.0, 401);
+
+    let (status, updated) = call(Method::Put, token, Some(json!({"client_id": client_id, "redirect_uris": [REDIRECT], "client_name": "After"}))).await;
+    assert_eq!((status, updated["client_name"].as_str()), (200, Some("After")), "{updated}");
+    let (status, err) = call(Method::Put, token, Some(json!({"client_id": "other", "redirect_uris": [REDIRECT]}))).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_client_metadata")));
+
+    assert_eq!(call(Method::Delete, token, None).await.0, 204);
+    assert_eq!(call(Method::Get, token, None).await.0, 401);
+}
+
+#[tokio::test]
+async fn management_crud() {
+    let h = Harness::new();
+    let (status, created) = manage(&h, Method::Post, None, "", Some(management_body())).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_ne!(created["id"], created["client_id"]);
+    assert!(created["client_secret"].is_string());
+    for field in ["name", "redirect_uris", "id_token_signed_response_alg", "token_endpoint_auth_method"] {
+        assert_eq!(created[field], management_body()[field], "{field}");
+    }
+    let created_at = OffsetDateTime::parse(created["date_created"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(created["date_created"], created["date_modified"]);
+
+    let (status, read) = manage(&h, Method::Get, Some(&id), "", None).await;
+    assert_eq!(status, 200);
+    assert!(read.get("client_secret").is_none(), "the secret is shown once");
+
+    h.clock.advance(Duration::seconds(90));
+    let mut body = management_body();
+    body["name"] = json!("Shop 2");
+    body["redirect_uris"] = json!(["https://shop.example/cb2"]);
+    let (status, updated) = manage(&h, Method::Put, Some(&id), "", Some(body)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["name"], "Shop 2");
+    assert!(updated.get("client_secret").is_none(), "still confidential: the secret is kept");
+    let modified = OffsetDateTime::parse(updated["date_modified"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(modified - created_at, Duration::seconds(90));
+    assert_eq!(updated["date_created"], created["date_created"]);
+    assert_eq!(updated["client_id"], created["client_id"]);
+
+    // Becoming public drops the secret; becoming confidential again shows a new one.
+    let mut body = management_body();
+    body["token_endpoint_auth_method"] = json!("none");
+    let (_, public) = manage(&h, Method::Put, Some(&id), "", Some(body)).await;
+    assert_eq!(public["require_pkce"], true);
+    let (_, confidential) = manage(&h, Method::Put, Some(&id), "", Some(management_body())).await;
+    assert!(confidential["client_secret"].is_string());
+
+    assert_eq!(manage(&h, Method::Delete, Some(&id), "", None).await.0, 204);
+    let (status, err) = manage(&h, Method::Get, Some(&id), "", None).await;
+    assert_eq!((status, err["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(manage(&h, Method::Delete, Some(&id), "", None).await.0, 404);
+    assert_eq!(manage(&h, Method::Put, Some(&id), "", Some(management_body())).await.0, 404);
+}
+
+#[tokio::test]
+async fn management_errors_name_the_field() {
+    let h = Harness::new();
+    let mut missing = management_body();
+    missing.as_object_mut().unwrap().remove("redirect_uris");
+    let cases = [
+        (missing, "missing_field", "redirect_uris"),
+        (json!({"name": 5, "redirect_uris": [], "id_token_signed_response_alg": "ES256", "token_endpoint_auth_method": "none"}), "invalid_type", "name"),
+        ({ let mut b = management_body(); b["id_token_signed_response_alg"] = json!("HS256"); b }, "invalid_value", "id_token_signed_response_alg"),
+        ({ let mut b = management_body(); b["redirect_uris"] = json!(["http://shop.example/cb"]); b }, "invalid_redirect_uri", "redirect_uris"),
+        ({ let mut b = management_body(); b["colour"] = json!("red"); b }, "unknown_field", "colour"),
+    ];
+    for (body, code, field) in cases {
+        let (status, err) = manage(&h, Method::Post, None, "", Some(body)).await;
+        assert_eq!(status, 400);
+        assert_eq!((err["error"].as_str(), err["field"].as_str()), (Some(code), Some(field)), "{err}");
+        assert!(err["message"].is_string());
+    }
+    let req = HttpRequest::new(Method::Post).header("content-type", b"application/json").body(b"{not json");
+    assert_eq!(json_of(h.provider.manage_clients(&req, None).await).1["error"], "invalid_json");
+    assert_eq!(manage(&h, Method::Delete, None, "", None).await.0, 405);
+}
+
+#[tokio::test]
+async fn management_listing_paginates() {
+    let h = Harness::new();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut body = management_body();
+        body["name"] = json!(format!("client {i}"));
+        ids.push(manage(&h, Method::Post, None, "", Some(body)).await.1["id"].as_str().unwrap().to_owned());
+        h.clock.advance(Duration::milliseconds(5));
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let q = match &after {
+            Some(a) => format!("page_size=3&after={a}"),
+            None => "page_size=3".to_owned(),
+        };
+        let (status, page) = manage(&h, Method::Get, None, &q, None).await;
+        assert_eq!(status, 200);
+        for item in page["items"].as_array().unwrap() {
+            assert!(item.get("client_secret").is_none());
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "creation order, nothing repeated or skipped");
+    let (_, desc) = manage(&h, Method::Get, None, "sort=desc&page_size=2", None).await;
+    let first: Vec<&str> = desc["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(first, vec![ids[6].as_str(), ids[5].as_str()]);
+    for bad in ["page_size=0", "page_size=1001", "page_size=x", "sort=up", "colour=red"] {
+        let (status, err) = manage(&h, Method::Get, None, bad, None).await;
+        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_parameter")), "{bad}");
+    }
+}
