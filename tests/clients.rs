@@ -238,3 +238,58 @@ async fn management_listing_paginates() {
         assert_eq!((status, err["error"].as_str()), (400, Some("invalid_parameter")), "{bad}");
     }
 }
+
+async fn secrets_call(h: &Harness, method: Method, id: &str, secret_id: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = HttpRequest::new(method).header("content-type", b"application/json").body(body.as_bytes());
+    json_of(h.provider.manage_client_secrets(&req, id, secret_id).await)
+}
+
+/// Whether client credentials authenticate at the token endpoint (a client_credentials call).
+async fn authenticates(h: &Harness, client_id: &str, secret: &str) -> bool {
+    let (status, _, _) = h.token(&[("grant_type", "client_credentials")], Some((client_id, secret))).await;
+    status == 200
+}
+
+#[tokio::test]
+async fn credentials_rotate_and_expire() {
+    let h = Harness::new();
+    let c = h.client(json!({"grant_types": ["client_credentials"], "redirect_uris": []})).await;
+    let (id, client_id) = (c.client.id.as_str(), c.client.client_id.as_str());
+    let first = c.client_secret.clone().unwrap();
+    assert!(authenticates(&h, client_id, &first).await);
+
+    // Add a second secret that expires in an hour: both work.
+    let expires = (h.now() + Duration::hours(1)).format(&Rfc3339).unwrap();
+    let (status, added) = secrets_call(&h, Method::Post, id, None, Some(json!({"name": "rotation", "expires": expires}))).await;
+    assert_eq!(status, 201, "{added}");
+    let second = added["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(added["name"], "rotation");
+    assert!(authenticates(&h, client_id, &first).await && authenticates(&h, client_id, &second).await);
+
+    // Listing shows both, never the plaintext.
+    let (_, list) = secrets_call(&h, Method::Get, id, None, None).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|s| s.get("client_secret").is_none()));
+    let first_id = items.iter().find(|s| s["name"] == "default").unwrap()["id"].as_str().unwrap().to_owned();
+
+    // Revoke the first: only the second works. Then it expires.
+    assert_eq!(secrets_call(&h, Method::Delete, id, Some(&first_id), None).await.0, 204);
+    assert!(!authenticates(&h, client_id, &first).await);
+    assert!(authenticates(&h, client_id, &second).await);
+    h.clock.advance(Duration::minutes(61));
+    assert!(!authenticates(&h, client_id, &second).await, "an expired secret authenticates nothing");
+
+    // Errors.
+    let past = (h.now() - Duration::minutes(1)).format(&Rfc3339).unwrap();
+    let (status, err) = secrets_call(&h, Method::Post, id, None, Some(json!({"expires": past}))).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("expires")));
+    let (status, _) = secrets_call(&h, Method::Post, id, None, Some(json!({"expires": "tomorrow"}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(secrets_call(&h, Method::Delete, id, Some("nope"), None).await.0, 404);
+    assert_eq!(secrets_call(&h, Method::Get, "nope", None, None).await.0, 404);
+    let public = h.client(json!({"token_endpoint_auth_method": "none"})).await;
+    let (status, err) = secrets_call(&h, Method::Post, &public.client.id, None, Some(json!({}))).await;
+    assert_eq!((status, err["error"].as_str()), (409, Some("public_client")));
+}

@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::manage::{ClientWithSecrets, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::metadata::{validate, MetadataError, MetadataSource};
-use super::{Client, ClientSettings, GrantType, ResponseType};
+use super::{Client, ClientSecret, ClientSettings, GrantType, ResponseType};
 use crate::config::RegistrationPolicy;
 use crate::error::{Error, ErrorKind};
 use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
@@ -116,6 +116,7 @@ struct ManagedView<'a> {
     logo_dark_mode_uri: Option<&'a str>,
     require_pkce: bool,
     metadata: &'a BTreeMap<String, Value>,
+    client_secrets: Vec<SecretView<'a>>,
     date_created: String,
     date_modified: String,
 }
@@ -148,8 +149,30 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         logo_dark_mode_uri: s.logo_dark_mode_uri.as_deref(),
         require_pkce: s.require_pkce,
         metadata: &s.metadata,
+        client_secrets: client.secrets.iter().map(|c| secret_view(c, None)).collect(),
         date_created: rfc3339(client.date_created),
         date_modified: rfc3339(client.date_modified),
+    }
+}
+
+/// A client secret as the management API shows it (the plaintext only on creation).
+#[derive(Serialize)]
+struct SecretView<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    created_at: String,
+    expires: Option<String>,
+}
+
+fn secret_view<'a>(secret: &'a ClientSecret, plaintext: Option<&'a str>) -> SecretView<'a> {
+    SecretView {
+        id: &secret.id,
+        name: &secret.name,
+        client_secret: plaintext,
+        created_at: rfc3339(secret.created_at),
+        expires: secret.expires_at.map(rfc3339),
     }
 }
 
@@ -242,6 +265,72 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
             (Method::Delete, Some(id)) => {
                 self.delete_client(id).await?.ok_or_else(not_found)?;
+                Ok(HttpResponse {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })
+            }
+            _ => Err(ManagementError::new(405, "method_not_allowed", "method not allowed")),
+        }
+    }
+
+    /// Client credentials: `GET /clients/{id}/secrets` lists them (never the plaintext),
+    /// `POST /clients/{id}/secrets` with `{"name": …, "expires": RFC 3339 or null}` adds one
+    /// (`201`, the plaintext shown once), `DELETE /clients/{id}/secrets/{secret_id}` revokes one.
+    pub async fn manage_client_secrets(&self, req: &HttpRequest<'_>, id: &str, secret_id: Option<&str>) -> HttpResponse {
+        match self.manage_secrets(req, id, secret_id).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_http(),
+        }
+    }
+
+    async fn manage_secrets(&self, req: &HttpRequest<'_>, id: &str, secret_id: Option<&str>) -> Result<HttpResponse, ManagementError> {
+        match (req.method, secret_id) {
+            (Method::Get, None) => {
+                let client = self
+                    .clients
+                    .client_by_id(id)
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(|| ManagementError::new(404, "not_found", "no client with this id"))?;
+                #[derive(Serialize)]
+                struct Items<'a> {
+                    items: Vec<SecretView<'a>>,
+                }
+                let items = client.secrets.iter().map(|s| secret_view(s, None)).collect();
+                Ok(json_response(200, &Items { items }))
+            }
+            (Method::Post, None) => {
+                let doc = json_object(req, self.config.max_json_body)?;
+                let field = |name: &str, message: &str| ManagementError {
+                    field: Some(name.to_owned()),
+                    ..ManagementError::new(400, "invalid_type", message)
+                };
+                let name = match doc.get("name") {
+                    None | Some(Value::Null) => "secret".to_owned(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(_) => return Err(field("name", "name must be a string")),
+                };
+                let expires = match doc.get("expires") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(
+                        time::OffsetDateTime::parse(s, &Rfc3339)
+                            .map_err(|_| ManagementError { code: "invalid_value", ..field("expires", "expires must be an RFC 3339 date-time") })?,
+                    ),
+                    Some(_) => return Err(field("expires", "expires must be an RFC 3339 date-time string")),
+                };
+                if let Some(unknown) = doc.keys().find(|k| !matches!(k.as_str(), "name" | "expires")) {
+                    return Err(ManagementError {
+                        field: Some(unknown.clone()),
+                        ..ManagementError::new(400, "unknown_field", "unknown field")
+                    });
+                }
+                let (secret, plaintext) = self.add_client_secret(id, &name, expires).await?;
+                Ok(json_response(201, &secret_view(&secret, Some(&plaintext))))
+            }
+            (Method::Delete, Some(secret_id)) => {
+                self.revoke_client_secret(id, secret_id).await?;
                 Ok(HttpResponse {
                     status: 204,
                     headers: Vec::new(),

@@ -1,6 +1,7 @@
 //! Clients: the stored model, redirect URI rules, metadata validation and management.
 
 mod api;
+pub mod credentials;
 mod manage;
 pub mod metadata;
 mod model;

@@ -1,0 +1,128 @@
+//! Client secrets as credentials: a confidential client may hold several, each with a name, an
+//! id, a creation time and an optional expiry, so secrets rotate without downtime (add the new
+//! one, move the application over, revoke the old one). An expired secret authenticates nothing.
+//! The plaintext is returned once, at creation.
+
+use time::OffsetDateTime;
+
+use super::ClientSecret;
+use crate::error::Error;
+use crate::ids::uuid_v7;
+use crate::secret::IssuedSecret;
+use crate::{ClientStore, GrantStore, Provider, UserStore};
+
+/// Most secrets one client may hold.
+pub const MAX_SECRETS: usize = 10;
+
+/// Why a credential operation was refused.
+#[derive(Debug)]
+pub enum CredentialError {
+    /// No client with that management id (or no secret with that id).
+    NotFound,
+    /// Public clients (`token_endpoint_auth_method=none`) hold no secrets.
+    PublicClient,
+    /// The client already holds [`MAX_SECRETS`].
+    TooMany,
+    /// The expiry is not in the future.
+    ExpiryInPast,
+    /// The name is empty or longer than 128 characters.
+    InvalidName,
+    /// The store or random source failed.
+    Internal(Error),
+}
+
+impl std::fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialError::NotFound => f.write_str("not found"),
+            CredentialError::PublicClient => f.write_str("public clients have no secrets"),
+            CredentialError::TooMany => write!(f, "a client holds at most {MAX_SECRETS} secrets"),
+            CredentialError::ExpiryInPast => f.write_str("expires must be in the future"),
+            CredentialError::InvalidName => f.write_str("name must be 1 to 128 characters"),
+            CredentialError::Internal(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CredentialError {}
+
+impl<E: Into<Error>> From<E> for CredentialError {
+    fn from(e: E) -> Self {
+        CredentialError::Internal(e.into())
+    }
+}
+
+impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+    /// Add a secret to the client with management id `id`. Returns the stored secret and its
+    /// plaintext (to show once).
+    pub async fn add_client_secret(
+        &self,
+        id: &str,
+        name: &str,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<(ClientSecret, String), CredentialError> {
+        if name.trim().is_empty() || name.chars().count() > 128 {
+            return Err(CredentialError::InvalidName);
+        }
+        let now = self.clock.now();
+        if expires_at.is_some_and(|e| e <= now) {
+            return Err(CredentialError::ExpiryInPast);
+        }
+        let existing = self.clients.client_by_id(id).await?.ok_or(CredentialError::NotFound)?;
+        if existing.is_public() {
+            return Err(CredentialError::PublicClient);
+        }
+        if existing.secrets.len() >= MAX_SECRETS {
+            return Err(CredentialError::TooMany);
+        }
+        let issued = IssuedSecret::generate(&*self.rng)?;
+        let secret = ClientSecret {
+            id: uuid_v7(&*self.rng, now)?,
+            name: name.to_owned(),
+            hash: issued.hash,
+            created_at: now,
+            expires_at,
+        };
+        let mut client = super::Client::clone(&existing);
+        client.secrets.push(secret.clone());
+        client.date_modified = now.max(client.date_created);
+        if !self.clients.update_client(client).await? {
+            return Err(CredentialError::NotFound);
+        }
+        Ok((secret, issued.plaintext))
+    }
+
+    /// Revoke one secret of the client with management id `id`.
+    pub async fn revoke_client_secret(&self, id: &str, secret_id: &str) -> Result<(), CredentialError> {
+        let existing = self.clients.client_by_id(id).await?.ok_or(CredentialError::NotFound)?;
+        if !existing.secrets.iter().any(|s| s.id == secret_id) {
+            return Err(CredentialError::NotFound);
+        }
+        let mut client = super::Client::clone(&existing);
+        client.secrets.retain(|s| s.id != secret_id);
+        client.date_modified = self.clock.now().max(client.date_created);
+        if !self.clients.update_client(client).await? {
+            return Err(CredentialError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+impl From<CredentialError> for super::ManagementError {
+    fn from(e: CredentialError) -> Self {
+        let (status, code, field) = match &e {
+            CredentialError::NotFound => (404, "not_found", None),
+            CredentialError::PublicClient => (409, "public_client", None),
+            CredentialError::TooMany => (409, "too_many_secrets", None),
+            CredentialError::ExpiryInPast => (400, "invalid_value", Some("expires")),
+            CredentialError::InvalidName => (400, "invalid_value", Some("name")),
+            CredentialError::Internal(_) => (500, "server_error", None),
+        };
+        super::ManagementError {
+            status,
+            code,
+            message: e.to_string(),
+            field: field.map(str::to_owned),
+        }
+    }
+}
