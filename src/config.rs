@@ -91,9 +91,6 @@ pub struct Config {
     pub refresh_token_idle_ttl: Duration,
     /// Refresh token family absolute lifetime from the original authorization (default 90 days).
     pub refresh_token_absolute_ttl: Duration,
-    /// Tolerated clock difference when checking times set by others (`id_token_hint`, default
-    /// 60 s). opkit's own expiries are never extended by it.
-    pub clock_skew: Duration,
     /// The algorithm JWT access tokens are signed with (default ES256).
     pub access_token_alg: Algorithm,
     /// Whether `code_challenge_method=plain` is accepted (never for public clients).
@@ -150,7 +147,6 @@ impl Config {
             id_token_ttl: Duration::hours(1),
             refresh_token_idle_ttl: Duration::days(14),
             refresh_token_absolute_ttl: Duration::days(90),
-            clock_skew: Duration::seconds(60),
             access_token_alg: Algorithm::Es256,
             allow_plain_pkce: true,
             password_grant_enabled: false,

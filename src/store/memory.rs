@@ -4,6 +4,7 @@
 
 mod clients;
 mod grants;
+mod index;
 mod slab;
 mod users;
 

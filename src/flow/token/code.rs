@@ -63,7 +63,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 auth_time: Some(record.auth_time),
                 nonce: record.nonce.as_deref(),
                 refresh,
-                id_token: true,
             },
             now,
         )

@@ -48,8 +48,6 @@ pub(crate) struct Issue<'a> {
     pub nonce: Option<&'a str>,
     /// Issue a refresh token (first of a new family).
     pub refresh: bool,
-    /// Include the user's claims in the ID token.
-    pub id_token: bool,
 }
 
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
@@ -136,7 +134,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             },
             now,
         )?;
-        let id_token = if issue.id_token && issue.scopes.contains(scope::OPENID) {
+        let id_token = if issue.scopes.contains(scope::OPENID) {
             let claims = self
                 .users
                 .claims(issue.subject)

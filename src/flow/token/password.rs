@@ -40,7 +40,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 auth_time: Some(now),
                 nonce: None,
                 refresh: scopes.contains(scope::OFFLINE_ACCESS),
-                id_token: true,
             },
             now,
         )

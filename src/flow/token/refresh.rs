@@ -70,7 +70,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     auth_time: Some(record.auth_time),
                     nonce: None,
                     refresh: false,
-                    id_token: true,
                 },
                 now,
             )

@@ -6,13 +6,15 @@
 //! Every grant id has one *family* ([`Family`]): the grant's fields (client, subject, scopes,
 //! `auth_time`), its dates once [`GrantStore::create_grant`](crate::store::GrantStore) recorded
 //! it, whether it is revoked, and how many codes and refresh tokens refer to it. Families live
-//! in a [`Slab`] and are found by grant id through `family_index`.
+//! in a [`Slab`] and are found by grant id through `family_index`, a [`SlotIndex`] (4 bytes a
+//! bucket; the key is read from the slab). Grant ids of up to 22 bytes (128 random bits in
+//! base64url) are stored inline.
 //!
-//! A refresh token ([`Token`]) is 48 bytes: its family's slot, its two dates, whether it was
-//! rotated, and — only when its client, subject, scopes or `auth_time` differ from its family's,
-//! which the core never does — a shared [`Detail`]. Tokens also live in a slab, found by the
-//! SHA-256 of the token through `token_index` (36-byte buckets). Client ids, subjects and scope
-//! sets are interned, so a million tokens of a thousand users share a thousand subjects.
+//! A refresh token ([`Token`]) is 80 bytes: its hash, its family's slot, its two dates, whether
+//! it was rotated, and — only when its client, subject, scopes or `auth_time` differ from its
+//! family's, which the core never does — a shared [`Detail`]. Tokens also live in a slab, found
+//! by hash through `token_index`. Client ids, subjects and scope sets are interned, so a million
+//! tokens of a thousand users share a thousand subjects.
 //!
 //! # Revocation
 //!
@@ -29,6 +31,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::index::SlotIndex;
 use super::slab::Slab;
 use crate::scope::Scopes;
 use crate::secret::SecretHash;
@@ -124,9 +127,38 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A grant id: inline up to 22 bytes (a 128-bit base64url id), on the heap beyond.
+enum IdStr {
+    Inline(u8, [u8; 22]),
+    Heap(Box<str>),
+}
+
+impl IdStr {
+    fn new(s: &str) -> IdStr {
+        let mut buf = [0u8; 22];
+        match (buf.get_mut(..s.len()), u8::try_from(s.len())) {
+            (Some(dest), Ok(len)) => {
+                dest.copy_from_slice(s.as_bytes());
+                IdStr::Inline(len, buf)
+            }
+            _ => IdStr::Heap(Box::from(s)),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            IdStr::Inline(len, buf) => buf
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            IdStr::Heap(s) => s,
+        }
+    }
+}
+
 /// Everything stored under one grant id.
 struct Family {
-    id: Arc<str>,
+    id: IdStr,
     client_id: Arc<str>,
     subject: Option<Arc<str>>,
     scopes: Arc<Scopes>,
@@ -147,7 +179,7 @@ impl Family {
     }
 
     fn grant_id(&self) -> GrantId {
-        GrantId(self.id.to_string())
+        GrantId(self.id.as_str().to_owned())
     }
 }
 
@@ -159,6 +191,7 @@ struct GrantDates {
 
 /// A refresh token.
 struct Token {
+    hash: SecretHash,
     family: u32,
     rotated: bool,
     issued_at: OffsetDateTime,
@@ -204,10 +237,12 @@ pub(super) struct GrantCounts {
 pub(super) struct GrantState {
     interner: Interner,
     families: Slab<Family>,
-    family_index: HashMap<Arc<str>, u32>,
+    family_index: SlotIndex,
     tokens: Slab<Token>,
-    token_index: HashMap<SecretHash, u32>,
+    token_index: SlotIndex,
     codes: HashMap<SecretHash, Code>,
+    /// Hashes keys for the two indexes.
+    hasher: RandomState,
     /// Families with a grant record.
     grant_count: usize,
 }
@@ -229,16 +264,48 @@ impl GrantState {
         }
     }
 
+    // ----- indexes -----
+
+    fn family_slot(&self, id: &str) -> Option<u32> {
+        let families = &self.families;
+        self.family_index.get(self.hasher.hash_one(id), |s| {
+            families.get(s).is_some_and(|f| f.id.as_str() == id)
+        })
+    }
+
+    fn token_slot(&self, hash: &SecretHash) -> Option<u32> {
+        let tokens = &self.tokens;
+        self.token_index.get(self.hasher.hash_one(hash), |s| {
+            tokens.get(s).is_some_and(|t| t.hash == *hash)
+        })
+    }
+
+    /// Rebuild both indexes from the slabs (after a purge removed many entries).
+    fn reindex(&mut self) {
+        let hasher = &self.hasher;
+        self.family_index.rebuild(
+            self.families.len(),
+            self.families
+                .iter()
+                .map(|(s, f)| (s, hasher.hash_one(f.id.as_str()))),
+        );
+        self.token_index.rebuild(
+            self.tokens.len(),
+            self.tokens
+                .iter()
+                .map(|(s, t)| (s, hasher.hash_one(t.hash))),
+        );
+    }
+
     // ----- families -----
 
     /// The family of `id`, created from `fields` if there is none.
     fn family_for(&mut self, id: &str, fields: Fields<'_>) -> Result<u32, StoreError> {
-        if let Some(&slot) = self.family_index.get(id) {
+        if let Some(slot) = self.family_slot(id) {
             return Ok(slot);
         }
-        let id: Arc<str> = Arc::from(id);
         let family = Family {
-            id: Arc::clone(&id),
+            id: IdStr::new(id),
             client_id: self.interner.str(fields.client_id),
             subject: fields.subject.map(|s| self.interner.str(s)),
             scopes: self.interner.scopes(fields.scopes),
@@ -248,7 +315,12 @@ impl GrantState {
             refs: 0,
         };
         let slot = self.families.insert(family).ok_or_else(full)?;
-        self.family_index.insert(id, slot);
+        let (families, hasher) = (&self.families, &self.hasher);
+        self.family_index.insert(hasher.hash_one(id), slot, |s| {
+            families
+                .get(s)
+                .map_or(0, |f| hasher.hash_one(f.id.as_str()))
+        });
         Ok(slot)
     }
 
@@ -271,9 +343,20 @@ impl GrantState {
     }
 
     fn drop_family(&mut self, slot: u32) {
-        if let Some(f) = self.families.remove(slot) {
-            self.family_index.remove(&*f.id);
-        }
+        let Some(f) = self.families.get(slot) else {
+            return;
+        };
+        let (families, hasher) = (&self.families, &self.hasher);
+        self.family_index.remove(
+            hasher.hash_one(f.id.as_str()),
+            |s| s == slot,
+            |s| {
+                families
+                    .get(s)
+                    .map_or(0, |f| hasher.hash_one(f.id.as_str()))
+            },
+        );
+        self.families.remove(slot);
     }
 
     /// Replace a family's fields, first giving its tokens that relied on the old ones a
@@ -334,8 +417,8 @@ impl GrantState {
 
     pub(super) fn create_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
         let fields = Fields::of_grant(grant);
-        let slot = match self.family_index.get(grant.id.0.as_str()) {
-            Some(&slot) => {
+        let slot = match self.family_slot(&grant.id.0) {
+            Some(slot) => {
                 let f = self.families.get(slot).ok_or_else(inconsistent)?;
                 if f.grant.is_some() || f.revoked {
                     return Err(StoreError::conflict("a grant with this id exists"));
@@ -358,7 +441,7 @@ impl GrantState {
     }
 
     pub(super) fn grant(&self, id: &GrantId) -> Option<Grant> {
-        let &slot = self.family_index.get(id.0.as_str())?;
+        let slot = self.family_slot(&id.0)?;
         let f = self.families.get(slot)?;
         let dates = f.grant?;
         Some(Grant {
@@ -374,7 +457,7 @@ impl GrantState {
     }
 
     pub(super) fn revoke_grant(&mut self, id: &GrantId) {
-        if let Some(&slot) = self.family_index.get(id.0.as_str()) {
+        if let Some(slot) = self.family_slot(&id.0) {
             if let Some(f) = self.families.get_mut(slot) {
                 f.revoked = true;
             }
@@ -468,6 +551,7 @@ impl GrantState {
         let slot = self.family_for(&record.grant_id.0, fields)?;
         let detail = self.detail_for(slot, fields, hint);
         let token = Token {
+            hash: record.hash,
             family: slot,
             rotated: false,
             issued_at: record.issued_at,
@@ -478,7 +562,11 @@ impl GrantState {
         self.retain_family(slot);
         match self.tokens.insert(token) {
             Some(t) => {
-                self.token_index.insert(record.hash, t);
+                let (tokens, hasher) = (&self.tokens, &self.hasher);
+                self.token_index
+                    .insert(hasher.hash_one(record.hash), t, |s| {
+                        tokens.get(s).map_or(0, |t| hasher.hash_one(t.hash))
+                    });
                 Ok(())
             }
             None => {
@@ -489,14 +577,18 @@ impl GrantState {
     }
 
     fn remove_token(&mut self, hash: &SecretHash) {
-        if let Some(slot) = self.token_index.remove(hash) {
-            if let Some(t) = self.tokens.remove(slot) {
-                self.release_family(t.family);
-            }
+        let (tokens, hasher) = (&self.tokens, &self.hasher);
+        let removed = self.token_index.remove(
+            hasher.hash_one(hash),
+            |s| tokens.get(s).is_some_and(|t| t.hash == *hash),
+            |s| tokens.get(s).map_or(0, |t| hasher.hash_one(t.hash)),
+        );
+        if let Some(t) = removed.and_then(|slot| self.tokens.remove(slot)) {
+            self.release_family(t.family);
         }
     }
 
-    fn refresh_record(&self, hash: SecretHash, t: &Token) -> Result<RefreshRecord, StoreError> {
+    fn refresh_record(&self, t: &Token) -> Result<RefreshRecord, StoreError> {
         let f = self.families.get(t.family).ok_or_else(inconsistent)?;
         let (client_id, subject, scopes, auth_time) = match &t.detail {
             Some(d) => (&d.client_id, &d.subject, &d.scopes, d.auth_time),
@@ -507,7 +599,7 @@ impl GrantState {
             },
         };
         Ok(RefreshRecord {
-            hash,
+            hash: t.hash,
             grant_id: f.grant_id(),
             client_id: client_id.to_string(),
             subject: subject.to_string(),
@@ -520,7 +612,7 @@ impl GrantState {
 
     /// The token's slot, whether it was rotated, and whether its grant was revoked.
     fn token_state(&self, hash: &SecretHash) -> Result<Option<(u32, bool, bool)>, StoreError> {
-        let Some(&slot) = self.token_index.get(hash) else {
+        let Some(slot) = self.token_slot(hash) else {
             return Ok(None);
         };
         let t = self.tokens.get(slot).ok_or_else(inconsistent)?;
@@ -529,7 +621,7 @@ impl GrantState {
     }
 
     pub(super) fn put_refresh_token(&mut self, token: &RefreshRecord) -> Result<(), StoreError> {
-        if self.token_index.contains_key(&token.hash) {
+        if self.token_slot(&token.hash).is_some() {
             return Err(StoreError::conflict(
                 "a refresh token with this hash exists",
             ));
@@ -551,7 +643,7 @@ impl GrantState {
         }
         let t = self.tokens.get(slot).ok_or_else(inconsistent)?;
         Ok(Some(RefreshLookup {
-            record: self.refresh_record(*hash, t)?,
+            record: self.refresh_record(t)?,
             rotated,
         }))
     }
@@ -575,7 +667,7 @@ impl GrantState {
             self.remove_token(presented);
             return Ok(RefreshRotation::Unknown);
         }
-        if next.hash == *presented || self.token_index.contains_key(&next.hash) {
+        if next.hash == *presented || self.token_slot(&next.hash).is_some() {
             return Err(StoreError::conflict(
                 "a refresh token with this hash exists",
             ));
@@ -597,13 +689,11 @@ impl GrantState {
     /// that expired, and families nothing refers to any more.
     pub(super) fn purge(&mut self, now: OffsetDateTime) {
         let GrantState {
-            interner,
             families,
-            family_index,
             tokens,
-            token_index,
             codes,
             grant_count,
+            ..
         } = self;
         let dead_family =
             |families: &Slab<Family>, slot: u32| families.get(slot).is_none_or(|f| f.revoked);
@@ -615,17 +705,16 @@ impl GrantState {
             }
             !dead
         });
-        token_index.retain(|_, slot| {
-            let dead = tokens
-                .get(*slot)
-                .is_none_or(|t| t.expires_at <= now || dead_family(families, t.family));
-            if dead {
-                if let Some(t) = tokens.remove(*slot) {
-                    released.push(t.family);
-                }
+        let dead_tokens: Vec<u32> = tokens
+            .iter()
+            .filter(|(_, t)| t.expires_at <= now || dead_family(families, t.family))
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in &dead_tokens {
+            if let Some(t) = tokens.remove(*slot) {
+                released.push(t.family);
             }
-            !dead
-        });
+        }
         for slot in released {
             if let Some(f) = families.get_mut(slot) {
                 f.refs = f.refs.saturating_sub(1);
@@ -641,17 +730,16 @@ impl GrantState {
                 unused.push(slot);
             }
         }
-        for slot in unused {
-            if let Some(f) = families.remove(slot) {
-                family_index.remove(&*f.id);
-            }
+        for slot in &unused {
+            families.remove(*slot);
         }
-        families.shrink();
-        tokens.shrink();
-        shrink_map(family_index);
-        shrink_map(token_index);
-        shrink_map(codes);
-        interner.sweep();
+        if !dead_tokens.is_empty() || !unused.is_empty() {
+            families.shrink();
+            tokens.shrink();
+            self.reindex();
+        }
+        shrink_map(&mut self.codes);
+        self.interner.sweep();
     }
 }
 
@@ -674,13 +762,25 @@ mod tests {
 
     #[test]
     fn compact_sizes() {
-        // The per-token cost the memory budget relies on.
-        assert!(
-            std::mem::size_of::<Token>() <= 48,
-            "{}",
-            std::mem::size_of::<Token>()
-        );
-        assert!(std::mem::size_of::<Option<Token>>() <= 48);
-        assert!(std::mem::size_of::<Option<Family>>() <= 112);
+        // The per-entry cost the memory budget relies on.
+        assert_eq!(std::mem::size_of::<IdStr>(), 24);
+        assert!(std::mem::size_of::<Option<Token>>() <= 80);
+        assert!(std::mem::size_of::<Option<Family>>() <= 120);
+    }
+
+    #[test]
+    fn ids_inline_and_on_the_heap() {
+        for id in [
+            "",
+            "a",
+            "0123456789abcdefghijkl",
+            "0123456789abcdefghijklm",
+            "é→ü",
+            &"x".repeat(300),
+        ] {
+            assert_eq!(IdStr::new(id).as_str(), id);
+        }
+        assert!(matches!(IdStr::new(&"y".repeat(22)), IdStr::Inline(22, _)));
+        assert!(matches!(IdStr::new(&"y".repeat(23)), IdStr::Heap(_)));
     }
 }

@@ -28,8 +28,7 @@ impl<T> Slab<T> {
         self.len
     }
 
-    /// Store `value`, returning its slot; `None` if the slab is full (more than `u32::MAX`
-    /// values).
+    /// Store `value`, returning its slot (below `u32::MAX`); `None` if the slab is full.
     pub(super) fn insert(&mut self, value: T) -> Option<u32> {
         if let Some(slot) = self.free.pop() {
             if let Some(cell) = self.cell_mut(slot) {
@@ -47,7 +46,7 @@ impl<T> Slab<T> {
             }
             _ => (true, self.chunks.len() * CHUNK),
         };
-        let slot = u32::try_from(next).ok()?;
+        let slot = u32::try_from(next).ok().filter(|&s| s < u32::MAX)?;
         if needs_chunk {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -82,7 +81,6 @@ impl<T> Slab<T> {
     }
 
     /// Every occupied slot with its value.
-    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &T)> + '_ {
         self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
             chunk.iter().enumerate().filter_map(move |(i, v)| {
