@@ -156,6 +156,8 @@ pub enum ErrorKind {
     InvalidClientMetadata(Cow<'static, str>),
     /// Token revocation: the token type hint names a type this server cannot revoke.
     UnsupportedTokenType,
+    /// The host's rate limiter refused the credential check.
+    RateLimited,
     /// The host's store failed.
     Store,
     /// The random source failed.
@@ -198,6 +200,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidRedirectUri(reason) => f.write_str(reason),
             ErrorKind::InvalidClientMetadata(reason) => f.write_str(reason),
             ErrorKind::UnsupportedTokenType => f.write_str("unsupported token_type_hint"),
+            ErrorKind::RateLimited => f.write_str("too many attempts; retry later"),
             ErrorKind::Store | ErrorKind::Random | ErrorKind::Signing => {
                 f.write_str("internal server error")
             }
@@ -276,6 +279,7 @@ impl Error {
             K::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
             K::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             K::UnsupportedTokenType => ErrorCode::UnsupportedTokenType,
+            K::RateLimited => ErrorCode::TemporarilyUnavailable,
             K::Store | K::Random | K::Signing => ErrorCode::ServerError,
         }
     }
@@ -291,6 +295,7 @@ impl Error {
             K::UnknownClient => 400,
             K::InsufficientScope(_) => 403,
             K::AccessDenied(_) => 403,
+            K::RateLimited => 429,
             K::Store | K::Random | K::Signing => 500,
             _ => 400,
         }

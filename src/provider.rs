@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::host::{Clock, Rng, SystemClock, SystemRng};
+use crate::host::{Clock, NoRateLimit, RateLimit, Rng, SystemClock, SystemRng};
 use crate::jose::KeySet;
 use crate::store::{ClientStore, GrantStore, UserStore};
 
@@ -41,6 +41,7 @@ pub struct Provider<C, G, U> {
     pub(crate) users: U,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
+    pub(crate) rate_limit: Arc<dyn RateLimit>,
     pub(crate) discovery_json: Vec<u8>,
     pub(crate) jwks_json: Vec<u8>,
 }
@@ -56,6 +57,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             users,
             clock: Arc::new(SystemClock),
             rng: Arc::new(SystemRng::new()),
+            rate_limit: Arc::new(NoRateLimit),
             discovery_json: Vec::new(),
             jwks_json: Vec::new(),
         };
@@ -72,6 +74,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Use another random source.
     pub fn with_rng(mut self, rng: Arc<dyn Rng>) -> Self {
         self.rng = rng;
+        self
+    }
+
+    /// Throttle password and client secret checks with the host's limiter.
+    pub fn with_rate_limit(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.rate_limit = limiter;
         self
     }
 

@@ -428,3 +428,38 @@ async fn introspection() {
     let (_, info) = post(&h, "introspect", &[("token", access)], Some(creds)).await;
     assert_eq!(info["active"], false, "revoking the family revokes its access tokens");
 }
+
+/// Counts failures per key; refuses a key after three.
+#[derive(Default)]
+struct ThreeStrikes(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl opkit::host::RateLimit for ThreeStrikes {
+    fn allow(&self, attempt: &opkit::host::Attempt<'_>) -> bool {
+        self.0.lock().unwrap().get(&format!("{attempt:?}")).copied().unwrap_or(0) < 3
+    }
+    fn failed(&self, attempt: &opkit::host::Attempt<'_>) {
+        *self.0.lock().unwrap().entry(format!("{attempt:?}")).or_default() += 1;
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_hook_throttles_password_and_secret_guessing() {
+    let mut h = Harness::with_config(|c| c.password_grant_enabled = true);
+    h.provider = h.provider.with_rate_limit(std::sync::Arc::new(ThreeStrikes::default()));
+    let c = h.client(json!({"grant_types": ["password", "client_credentials"], "redirect_uris": []})).await;
+    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
+    let guess = |password: &'static str| {
+        let h = &h;
+        async move { post(h, "token", &[("grant_type", "password"), ("username", "alice"), ("password", password)], Some(creds)).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(guess("wrong").await.1["error"], "invalid_grant");
+    }
+    let (status, err) = guess("wonderland").await;
+    assert_eq!((status, err["error"].as_str()), (429, Some("temporarily_unavailable")), "even the right password waits");
+
+    for _ in 0..3 {
+        assert_eq!(post(&h, "token", &[("grant_type", "client_credentials")], Some((creds.0, "guess"))).await.0, 401);
+    }
+    assert_eq!(post(&h, "token", &[("grant_type", "client_credentials")], Some(creds)).await.0, 429);
+}

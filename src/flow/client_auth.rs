@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::client::{AuthMethod, Client};
 use crate::error::{Error, ErrorKind};
+use crate::host::Attempt;
 use crate::http::{parse_basic_authorization, FormParams, HttpRequest};
 use crate::secret::SecretHash;
 use crate::{ClientStore, GrantStore, Provider, UserStore};
@@ -56,6 +57,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             return Err(failed("not the client's registered authentication method"));
         }
         if let Some(secret) = secret {
+            let attempt = Attempt::ClientSecret { client_id };
+            if !self.rate_limit.allow(&attempt) {
+                return Err(ErrorKind::RateLimited.into());
+            }
             let presented = SecretHash::of(secret);
             let now = self.clock.now();
             // Check every secret so timing does not tell which one matched.
@@ -64,8 +69,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 ok |= crate::secret::constant_time_eq(&s.hash.0, &presented.0) & s.is_valid_at(now);
             }
             if !ok {
+                self.rate_limit.failed(&attempt);
                 return Err(failed("wrong or expired client secret"));
             }
+            self.rate_limit.succeeded(&attempt);
         }
         Ok(client)
     }

@@ -4,7 +4,9 @@
 //! goes through [`Clock`] and every code, token, secret and id comes from [`Rng`].
 
 mod clock;
+mod rate_limit;
 mod rng;
 
 pub use clock::{Clock, SystemClock};
+pub use rate_limit::{Attempt, NoRateLimit, RateLimit};
 pub use rng::{Rng, RngError, SystemRng};

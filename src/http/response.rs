@@ -78,6 +78,9 @@ impl HttpResponse {
             };
             resp.headers.push(("www-authenticate", challenge));
         }
+        if err.status() == 429 {
+            resp.headers.push(("retry-after", "60".to_owned()));
+        }
         resp
     }
 

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::{Issue, TokenResponse};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
+use crate::host::Attempt;
 use crate::http::FormParams;
 use crate::scope;
 use crate::{ClientStore, GrantStore, Provider, UserStore};
@@ -23,12 +24,16 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         if !client.allows_grant(GrantType::RefreshToken) {
             scopes.remove(scope::OFFLINE_ACCESS);
         }
+        let attempt = Attempt::Password { username };
+        if !self.rate_limit.allow(&attempt) {
+            return Err(ErrorKind::RateLimited.into());
+        }
         // Same answer for an unknown user and a wrong password.
-        let subject = self
-            .users
-            .authenticate(username, password)
-            .await?
-            .ok_or(ErrorKind::InvalidGrant("invalid resource owner credentials"))?;
+        let Some(subject) = self.users.authenticate(username, password).await? else {
+            self.rate_limit.failed(&attempt);
+            return Err(ErrorKind::InvalidGrant("invalid resource owner credentials").into());
+        };
+        self.rate_limit.succeeded(&attempt);
         let grant = self.new_grant(&client.client_id, Some(&subject), &scopes, Some(now), now)?;
         self.grants.create_grant(grant.clone()).await?;
         self.issue_tokens(
