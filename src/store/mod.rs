@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 use crate::claims::UserClaims;
 use crate::client::Client;
 
-pub use memory::{MemoryStore, MemoryUsers};
+pub use memory::{MemoryStats, MemoryStore, MemoryUsers};
 pub use records::{
     CodeRecord, CodeRedemption, Consent, Grant, GrantId, RefreshLookup, RefreshRecord,
     RefreshRotation,
@@ -120,8 +120,9 @@ pub trait ClientStore: Send + Sync {
     /// SQL: `INSERT INTO clients … ` (the unique constraints give the conflict).
     fn insert_client(&self, client: Client) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Replace the client with the same management `id`; `false` if there is none. The
-    /// `client_id` never changes.
+    /// Replace the client with the same management `id`; `false` if there is none. opkit never
+    /// changes a client's `client_id`; a store refuses (with a conflict) an update that would take
+    /// over another client's `client_id`.
     ///
     /// SQL: `UPDATE clients SET doc = $2 WHERE id = $1`.
     fn update_client(&self, client: Client) -> impl Future<Output = StoreResult<bool>> + Send;
@@ -151,7 +152,8 @@ pub trait ClientStore: Send + Sync {
 /// `consents(subject, client_id, scopes, PRIMARY KEY (subject, client_id))`,
 /// `revoked_access_tokens(jti PK, expires_at)`.
 pub trait GrantStore: Send + Sync {
-    /// Record a new grant.
+    /// Record a new grant. A duplicate id is a conflict: re-creating a revoked grant must never
+    /// bring it back.
     ///
     /// SQL: `INSERT INTO grants …`.
     fn create_grant(&self, grant: Grant) -> impl Future<Output = StoreResult<()>> + Send;
@@ -179,7 +181,7 @@ pub trait GrantStore: Send + Sync {
         subject: Option<&str>,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 
-    /// Store a new authorization code.
+    /// Store a new authorization code (a duplicate hash is a conflict).
     ///
     /// SQL: `INSERT INTO codes …`.
     fn put_code(&self, code: CodeRecord) -> impl Future<Output = StoreResult<()>> + Send;
@@ -196,7 +198,7 @@ pub trait GrantStore: Send + Sync {
         hash: &crate::secret::SecretHash,
     ) -> impl Future<Output = StoreResult<CodeRedemption>> + Send;
 
-    /// Store a refresh token (the first of a family).
+    /// Store a refresh token (the first of a family; a duplicate hash is a conflict).
     ///
     /// SQL: `INSERT INTO refresh_tokens …`.
     fn put_refresh_token(&self, token: RefreshRecord) -> impl Future<Output = StoreResult<()>> + Send;

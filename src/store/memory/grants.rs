@@ -6,15 +6,15 @@
 //! Every grant id has one *family* ([`Family`]): the grant's fields (client, subject, scopes,
 //! `auth_time`), its dates once [`GrantStore::create_grant`](crate::store::GrantStore) recorded
 //! it, whether it is revoked, and how many codes and refresh tokens refer to it. Families live
-//! in a [`Slab`] and are found by grant id through `family_index`, a [`SlotIndex`] (4 bytes a
+//! in a [`Slab`] and are found by grant id through `family_index`, a [`SlotIndex`] (8 bytes a
 //! bucket; the key is read from the slab). Grant ids of up to 22 bytes (128 random bits in
 //! base64url) are stored inline.
 //!
 //! A refresh token ([`Token`]) is 80 bytes: its hash, its family's slot, its two dates, whether
 //! it was rotated, and — only when its client, subject, scopes or `auth_time` differ from its
 //! family's, which the core never does — a shared [`Detail`]. Tokens also live in a slab, found
-//! by hash through `token_index`. Client ids, subjects and scope sets are interned, so a million
-//! tokens of a thousand users share a thousand subjects.
+//! by hash through `token_index`, another [`SlotIndex`]. Client ids, subjects and scope sets
+//! are interned, so a million tokens of a thousand users share a thousand subjects.
 //!
 //! # Revocation
 //!
@@ -256,6 +256,12 @@ fn inconsistent() -> StoreError {
 }
 
 impl GrantState {
+    /// How many grant ids have something stored under them.
+    #[cfg(test)]
+    pub(super) fn family_count(&self) -> usize {
+        self.families.len()
+    }
+
     pub(super) fn counts(&self) -> GrantCounts {
         GrantCounts {
             grants: self.grant_count,
@@ -315,12 +321,7 @@ impl GrantState {
             refs: 0,
         };
         let slot = self.families.insert(family).ok_or_else(full)?;
-        let (families, hasher) = (&self.families, &self.hasher);
-        self.family_index.insert(hasher.hash_one(id), slot, |s| {
-            families
-                .get(s)
-                .map_or(0, |f| hasher.hash_one(f.id.as_str()))
-        });
+        self.family_index.insert(self.hasher.hash_one(id), slot);
         Ok(slot)
     }
 
@@ -346,16 +347,8 @@ impl GrantState {
         let Some(f) = self.families.get(slot) else {
             return;
         };
-        let (families, hasher) = (&self.families, &self.hasher);
-        self.family_index.remove(
-            hasher.hash_one(f.id.as_str()),
-            |s| s == slot,
-            |s| {
-                families
-                    .get(s)
-                    .map_or(0, |f| hasher.hash_one(f.id.as_str()))
-            },
-        );
+        self.family_index
+            .remove(self.hasher.hash_one(f.id.as_str()), |s| s == slot);
         self.families.remove(slot);
     }
 
@@ -562,11 +555,8 @@ impl GrantState {
         self.retain_family(slot);
         match self.tokens.insert(token) {
             Some(t) => {
-                let (tokens, hasher) = (&self.tokens, &self.hasher);
                 self.token_index
-                    .insert(hasher.hash_one(record.hash), t, |s| {
-                        tokens.get(s).map_or(0, |t| hasher.hash_one(t.hash))
-                    });
+                    .insert(self.hasher.hash_one(record.hash), t);
                 Ok(())
             }
             None => {
@@ -577,12 +567,10 @@ impl GrantState {
     }
 
     fn remove_token(&mut self, hash: &SecretHash) {
-        let (tokens, hasher) = (&self.tokens, &self.hasher);
-        let removed = self.token_index.remove(
-            hasher.hash_one(hash),
-            |s| tokens.get(s).is_some_and(|t| t.hash == *hash),
-            |s| tokens.get(s).map_or(0, |t| hasher.hash_one(t.hash)),
-        );
+        let tokens = &self.tokens;
+        let removed = self.token_index.remove(self.hasher.hash_one(hash), |s| {
+            tokens.get(s).is_some_and(|t| t.hash == *hash)
+        });
         if let Some(t) = removed.and_then(|slot| self.tokens.remove(slot)) {
             self.release_family(t.family);
         }

@@ -30,7 +30,8 @@ const HASH_LEN: usize = 32;
 /// 100 000 iterations in an optimised build. Cloning is cheap and clones share the users.
 ///
 /// ```
-/// # async fn demo() -> Result<(), opkit::store::StoreError> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), opkit::store::StoreError> {
 /// use opkit::claims::UserClaims;
 /// use opkit::store::{MemoryUsers, UserStore};
 ///
