@@ -293,3 +293,39 @@ async fn credentials_rotate_and_expire() {
     let (status, err) = secrets_call(&h, Method::Post, &public.client.id, None, Some(json!({}))).await;
     assert_eq!((status, err["error"].as_str()), (409, Some("public_client")));
 }
+
+#[tokio::test]
+async fn cors_only_for_listed_origins() {
+    let h = Harness::new();
+    let c = h.client(json!({"allowed_origins": ["https://spa.example"]})).await;
+    let preflight = |origin: &'static str| {
+        let h = &h;
+        async move {
+            let req = HttpRequest::new(Method::Options).header("origin", origin.as_bytes());
+            h.provider.cors_preflight(&req).await
+        }
+    };
+    let ok = preflight("https://spa.example").await;
+    assert_eq!(ok.status, 204);
+    assert_eq!(ok.header("access-control-allow-origin"), Some("https://spa.example"));
+    assert!(ok.header("access-control-allow-credentials").is_none());
+    let refused = preflight("https://evil.example").await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.header("access-control-allow-origin").is_none());
+
+    let req = HttpRequest::new(Method::Get).header("origin", b"https://spa.example");
+    let resp = h.provider.with_cors(&req, h.provider.jwks()).await;
+    assert_eq!(resp.header("access-control-allow-origin"), Some("https://spa.example"));
+    let req = HttpRequest::new(Method::Get).header("origin", b"https://evil.example");
+    let resp = h.provider.with_cors(&req, h.provider.discovery()).await;
+    assert!(resp.header("access-control-allow-origin").is_none());
+
+    // Removing the origin from the client withdraws it.
+    let mut body = json!({
+        "name": "Test RP", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "ES256",
+        "token_endpoint_auth_method": "client_secret_basic", "allowed_origins": []
+    });
+    body["grant_types"] = json!(["authorization_code"]);
+    assert_eq!(manage(&h, Method::Put, Some(&c.client.id), "", Some(body)).await.0, 200);
+    assert_eq!(preflight("https://spa.example").await.status, 403);
+}

@@ -173,7 +173,6 @@ async fn plain_pkce_accepted_unless_switched_off() {
 
     let strict = Harness::with_config(|c| c.allow_plain_pkce = false);
     let c = strict.client(json!({})).await;
-    let q = q.replace(&format!("client_id={}", "x"), "");
     let q = format!(
         "response_type=code&client_id={}&redirect_uri={}&scope=openid&code_challenge={VERIFIER}&code_challenge_method=plain",
         c.client.client_id,

@@ -4,6 +4,7 @@
 //! `HttpResponse` back; `examples/server.rs` shows it for axum in a few lines per endpoint.
 
 mod basic;
+mod cors;
 mod form;
 mod request;
 mod response;

@@ -257,6 +257,10 @@ impl ClientStore for MemoryStore {
     ) -> StoreResult<Vec<Arc<Client>>> {
         Ok(read(&self.inner.clients).list(after, limit, order))
     }
+
+    async fn origin_allowed(&self, origin: &str) -> StoreResult<bool> {
+        Ok(read(&self.inner.clients).origin_allowed(origin))
+    }
 }
 
 impl GrantStore for MemoryStore {

@@ -142,6 +142,13 @@ pub trait ClientStore: Send + Sync {
         limit: usize,
         order: SortOrder,
     ) -> impl Future<Output = StoreResult<Vec<Arc<Client>>>> + Send;
+
+    /// Whether any client lists `origin` (exactly, e.g. `https://app.example`) in its
+    /// `allowed_origins` (browser calls to the token, UserInfo, JWKS and discovery endpoints).
+    ///
+    /// SQL: `SELECT EXISTS (SELECT 1 FROM client_origins WHERE origin = $1)`, with
+    /// `client_origins(client_id, origin)` kept beside `clients`.
+    fn origin_allowed(&self, origin: &str) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// Grants and everything issued under them.

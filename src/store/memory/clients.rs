@@ -13,6 +13,8 @@ pub(super) struct ClientState {
     by_id: BTreeMap<String, Arc<Client>>,
     /// `client_id` → management id.
     by_client_id: HashMap<String, String>,
+    /// Allowed CORS origin → how many clients list it.
+    origins: HashMap<String, usize>,
 }
 
 impl ClientState {
@@ -23,6 +25,27 @@ impl ClientState {
     pub(super) fn client(&self, client_id: &str) -> Option<Arc<Client>> {
         let id = self.by_client_id.get(client_id)?;
         self.by_id.get(id).cloned()
+    }
+
+    pub(super) fn origin_allowed(&self, origin: &str) -> bool {
+        self.origins.contains_key(origin)
+    }
+
+    fn count_origins(&mut self, client: &Client) {
+        for origin in &client.settings.allowed_origins {
+            *self.origins.entry(origin.clone()).or_default() += 1;
+        }
+    }
+
+    fn uncount_origins(&mut self, client: &Client) {
+        for origin in &client.settings.allowed_origins {
+            if let Some(n) = self.origins.get_mut(origin) {
+                *n -= 1;
+                if *n == 0 {
+                    self.origins.remove(origin);
+                }
+            }
+        }
     }
 
     pub(super) fn client_by_id(&self, id: &str) -> Option<Arc<Client>> {
@@ -38,6 +61,7 @@ impl ClientState {
         }
         self.by_client_id
             .insert(client.client_id.clone(), client.id.clone());
+        self.count_origins(&client);
         self.by_id.insert(client.id.clone(), Arc::new(client));
         Ok(())
     }
@@ -57,12 +81,16 @@ impl ClientState {
             self.by_client_id
                 .insert(client.client_id.clone(), client.id.clone());
         }
+        let old = Arc::clone(old);
+        self.uncount_origins(&old);
+        self.count_origins(&client);
         self.by_id.insert(client.id.clone(), Arc::new(client));
         Ok(true)
     }
 
     pub(super) fn delete(&mut self, id: &str) -> Option<Arc<Client>> {
         let client = self.by_id.remove(id)?;
+        self.uncount_origins(&client);
         if self.by_client_id.get(&client.client_id).map(String::as_str) == Some(id) {
             self.by_client_id.remove(&client.client_id);
         }
