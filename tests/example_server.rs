@@ -1,0 +1,888 @@
+//! End-to-end test of the example provider (`examples/server/`): the real router on a loopback
+//! port, driven over HTTP by reqwest (cookie store on, redirects off) the way a relying party and
+//! a browser would: discovery, dynamic registration, the code flow with PKCE through the login
+//! and consent pages, token redemption, ID token verification with `jsonwebtoken` against the
+//! JWKS, UserInfo, `prompt=none`, logout, the management API and the demo client.
+
+#[path = "../examples/server/app.rs"]
+mod app;
+#[path = "../examples/server/cli.rs"]
+mod cli;
+
+use std::collections::HashMap;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+use reqwest::header::{HeaderMap, LOCATION};
+use reqwest::{redirect, Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
+const REDIRECT: &str = "http://127.0.0.1:9/cb";
+const POST_LOGOUT: &str = "http://127.0.0.1:9/bye";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A running example provider.
+struct Server {
+    base: String,
+    info: app::StartupInfo,
+}
+
+/// Start the example provider on `127.0.0.1:0` with user alice and a fixed admin token.
+async fn start(tweak: impl FnOnce(&mut app::AppOptions)) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut options = app::AppOptions {
+        issuer: base.clone(),
+        users: vec![app::UserSpec {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        }],
+        admin_token: Some(ADMIN.into()),
+        registration_token: None,
+        password_grant: false,
+        log_requests: false,
+    };
+    tweak(&mut options);
+    let app = app::build(options).await.unwrap();
+    let router = app.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server {
+        base,
+        info: app.startup().clone(),
+    }
+}
+
+/// A browser: keeps cookies, never follows redirects.
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(resp: &Response) -> String {
+    resp.headers()
+        .get(LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The query (or fragment) parameters of a URL.
+fn params_of(url: &str) -> HashMap<String, String> {
+    let parsed = url::Url::parse(url).unwrap();
+    let raw = parsed.query().or(parsed.fragment()).unwrap_or("");
+    serde_urlencoded::from_str(raw).unwrap()
+}
+
+/// The value of `attr="…"` in the first tag containing `marker`.
+fn attr(html: &str, marker: &str, attr: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page: {html}"));
+    let tag_start = html[..=at].rfind('<').unwrap();
+    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
+    let needle = format!("{attr}=\"");
+    let from = tag
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
+        + needle.len();
+    let value = &tag[from..from + tag[from..].find('"').unwrap()];
+    value.replace("&amp;", "&")
+}
+
+/// A page's form: where it posts and its CSRF token.
+struct Form {
+    action: String,
+    csrf: String,
+}
+
+fn form_of(html: &str) -> Form {
+    Form {
+        action: attr(html, "<form method=\"post\"", "action"),
+        csrf: attr(html, "name=\"csrf\"", "value"),
+    }
+}
+
+fn assert_page_headers(headers: &HeaderMap) {
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+async fn discovery(http: &Client, base: &str) -> Value {
+    let resp = http
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn register(http: &Client, endpoint: &str, metadata: Value) -> Value {
+    let resp = http.post(endpoint).json(&metadata).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+fn authorize_url(doc: &Value, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        query.append_pair(k, v);
+    }
+    format!(
+        "{}?{}",
+        doc["authorization_endpoint"].as_str().unwrap(),
+        query.finish()
+    )
+}
+
+/// Post the login form; returns the response.
+async fn post_login(http: &Client, form: &Form, user: &str, password: &str) -> Response {
+    http.post(&form.action)
+        .form(&[
+            ("csrf", form.csrf.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Post the consent form with `decision`.
+async fn post_consent(http: &Client, form: &Form, decision: &str) -> Response {
+    http.post(&form.action)
+        .form(&[("csrf", form.csrf.as_str()), ("decision", decision)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token_request(http: &Client, doc: &Value, client: &Value, code: &str) -> Response {
+    let mut req = http.post(doc["token_endpoint"].as_str().unwrap());
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let client_id = client["client_id"].as_str().unwrap();
+    match client["client_secret"].as_str() {
+        Some(secret) => req = req.basic_auth(client_id, Some(secret)),
+        None => form.push(("client_id", client_id)),
+    }
+    req.form(&form).send().await.unwrap()
+}
+
+/// Verify a JWT with `jsonwebtoken` against the provider's JWKS (key chosen by `kid`).
+fn verify_jwt(jwks: &JwkSet, token: &str, issuer: &str, audience: &str) -> Value {
+    let header = decode_header(token).unwrap();
+    let kid = header.kid.expect("a kid");
+    let jwk = jwks.find(&kid).expect("the kid is in the JWKS");
+    let key = DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    decode::<Value>(token, &key, &validation).unwrap().claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_flow_through_the_pages() {
+    let server = start(|_| {}).await;
+    let http = browser();
+    let doc = discovery(&http, &server.base).await;
+    assert_eq!(doc["issuer"], server.base.as_str());
+    let jwks: JwkSet = http
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // RFC 7591 registration: a confidential client (ES256) and a public one (default RS256).
+    let registration = doc["registration_endpoint"].as_str().unwrap();
+    let confidential = register(
+        &http,
+        registration,
+        json!({
+            "client_name": "Test <RP>",
+            "redirect_uris": [REDIRECT],
+            "post_logout_redirect_uris": [POST_LOGOUT],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "id_token_signed_response_alg": "ES256",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }),
+    )
+    .await;
+    let public = register(
+        &http,
+        registration,
+        json!({
+            "client_name": "Public RP",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await;
+    assert!(public.get("client_secret").is_none());
+    let client_id = confidential["client_id"].as_str().unwrap();
+
+    // The authorization request shows the login page, escaped and locked down.
+    let url = authorize_url(&doc, client_id, &[]);
+    let page = http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_page_headers(page.headers());
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Test &lt;RP&gt;"));
+    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
+    let login = form_of(&html);
+    assert!(login
+        .action
+        .starts_with(&format!("{}/interaction/", server.base)));
+
+    // A wrong CSRF token is refused and leaves the interaction usable.
+    let forged = Form {
+        action: login.action.clone(),
+        csrf: "forged".into(),
+    };
+    let resp = post_login(&http, &forged, USER, PASSWORD).await;
+    assert_eq!(resp.status(), 403);
+    // So is the right token from a browser without the binding cookie.
+    let resp = post_login(&browser(), &login, USER, PASSWORD).await;
+    assert_eq!(resp.status(), 403);
+
+    // A wrong password and an unknown user get the same message.
+    let wrong = post_login(&http, &login, USER, "nope")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let unknown = post_login(&http, &login, "mallory", "nope")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(wrong.contains("The username or password is incorrect."));
+    assert!(unknown.contains("The username or password is incorrect."));
+
+    // The right password leads to the consent page.
+    let resp = post_login(&http, &login, USER, PASSWORD).await;
+    assert_eq!(resp.status(), 200);
+    assert_page_headers(resp.headers());
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Your e-mail address"), "{html}");
+    assert!(!html.contains("offline access"));
+    let consent = form_of(&html);
+
+    // The login page cannot be posted twice.
+    let resp = post_login(&http, &login, USER, PASSWORD).await;
+    assert_eq!(resp.status(), 400);
+
+    // Allow: 303 to the redirect URI with code, state and iss (RFC 9207).
+    let resp = post_consent(&http, &consent, "allow").await;
+    assert_eq!(resp.status(), 303);
+    let redirect_to = location(&resp);
+    assert!(redirect_to.starts_with(&format!("{REDIRECT}?")));
+    let params = params_of(&redirect_to);
+    assert_eq!(params["state"], "st-123");
+    assert_eq!(params["iss"], server.base.as_str());
+    let code = params["code"].clone();
+
+    // Token request with HTTP Basic.
+    let resp = token_request(&http, &doc, &confidential, &code).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let tokens: Value = resp.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(
+        decode_header(id_token).unwrap().alg,
+        jsonwebtoken::Algorithm::ES256
+    );
+    let claims = verify_jwt(&jwks, id_token, &server.base, client_id);
+    assert_eq!(claims["nonce"], "n-456");
+    assert!(claims["at_hash"].is_string());
+    assert_eq!(claims["email"], "alice@example.com");
+    let sub = claims["sub"].as_str().unwrap().to_owned();
+
+    // UserInfo with the access token: the same subject and e-mail.
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let resp = http
+        .get(doc["userinfo_endpoint"].as_str().unwrap())
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let userinfo: Value = resp.json().await.unwrap();
+    assert_eq!(userinfo["sub"], sub.as_str());
+    assert_eq!(userinfo["email"], "alice@example.com");
+    assert_eq!(userinfo["preferred_username"], USER);
+
+    // The code works once.
+    let resp = token_request(&http, &doc, &confidential, &code).await;
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "invalid_grant");
+
+    // prompt=none with the session cookie: a code at once (consent is remembered).
+    let url = authorize_url(&doc, client_id, &[("prompt", "none")]);
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let params = params_of(&location(&resp));
+    assert!(params.contains_key("code"), "{params:?}");
+    let resp = token_request(&http, &doc, &confidential, &params["code"]).await;
+    assert_eq!(resp.status(), 200);
+
+    // Without a session cookie: login_required, back to the client.
+    let url = authorize_url(&doc, client_id, &[("prompt", "none")]);
+    let resp = browser().get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let params = params_of(&location(&resp));
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], "st-123");
+
+    // prompt=login shows the login page even with a session.
+    let url = authorize_url(&doc, client_id, &[("prompt", "login")]);
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("name=\"password\""));
+
+    // The public client: logged in already, so straight to its consent page; then a code
+    // redeemed with the verifier alone. Its ID token is RS256 and verifies too.
+    let public_id = public["client_id"].as_str().unwrap();
+    let url = authorize_url(&doc, public_id, &[]);
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Public RP") && html.contains("Allow"));
+    let resp = post_consent(&http, &form_of(&html), "allow").await;
+    assert_eq!(resp.status(), 303);
+    let params = params_of(&location(&resp));
+    let resp = token_request(&http, &doc, &public, &params["code"]).await;
+    assert_eq!(resp.status(), 200);
+    let tokens: Value = resp.json().await.unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(
+        decode_header(id_token).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+    let claims = verify_jwt(&jwks, id_token, &server.base, public_id);
+    assert_eq!(claims["sub"], sub.as_str());
+
+    // RP-initiated logout with a valid id_token_hint: signed out and sent back with state.
+    let resp = http
+        .get(doc["end_session_endpoint"].as_str().unwrap())
+        .query(&[
+            ("id_token_hint", id_token),
+            ("client_id", public_id),
+            ("state", "bye-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "no post_logout_redirect_uri: a page");
+    let url = authorize_url(&doc, client_id, &[("prompt", "none")]);
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(params_of(&location(&resp))["error"], "login_required");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_deny_offline_access_and_logout_confirmation() {
+    let server = start(|_| {}).await;
+    let http = browser();
+    let doc = discovery(&http, &server.base).await;
+    let client = register(
+        &http,
+        doc["registration_endpoint"].as_str().unwrap(),
+        json!({
+            "client_name": "Offline RP",
+            "redirect_uris": [REDIRECT],
+            "post_logout_redirect_uris": [POST_LOGOUT],
+            "grant_types": ["authorization_code", "refresh_token"],
+        }),
+    )
+    .await;
+    let client_id = client["client_id"].as_str().unwrap();
+
+    // Cancel on the login page: access_denied to the client.
+    let url = authorize_url(&doc, client_id, &[]);
+    let login = form_of(&http.get(&url).send().await.unwrap().text().await.unwrap());
+    let resp = http
+        .post(&login.action)
+        .form(&[("csrf", login.csrf.as_str()), ("action", "cancel")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let params = params_of(&location(&resp));
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["state"], "st-123");
+
+    // offline_access: the consent page says so; Deny gives access_denied.
+    let scope = [("scope", "openid offline_access")];
+    let url = authorize_url(&doc, client_id, &scope).replace("scope=openid+profile+email&", "");
+    let login = form_of(&http.get(&url).send().await.unwrap().text().await.unwrap());
+    let html = post_login(&http, &login, USER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("keep access when you are not using the app (offline access)"));
+    let resp = post_consent(&http, &form_of(&html), "deny").await;
+    assert_eq!(params_of(&location(&resp))["error"], "access_denied");
+
+    // Allowing it yields a refresh token.
+    let html = http.get(&url).send().await.unwrap().text().await.unwrap();
+    let resp = post_consent(&http, &form_of(&html), "allow").await;
+    let params = params_of(&location(&resp));
+    let tokens: Value = token_request(&http, &doc, &client, &params["code"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+
+    // Logout without id_token_hint asks first; confirming signs out and returns to the client.
+    let resp = http
+        .get(doc["end_session_endpoint"].as_str().unwrap())
+        .query(&[
+            ("client_id", client_id),
+            ("post_logout_redirect_uri", POST_LOGOUT),
+            ("state", "bye-2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_page_headers(resp.headers());
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Offline RP"));
+    let confirm = form_of(&html);
+    let resp = http
+        .post(&confirm.action)
+        .form(&[("csrf", confirm.csrf.as_str()), ("decision", "logout")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), format!("{POST_LOGOUT}?state=bye-2"));
+    let url = authorize_url(&doc, client_id, &[("prompt", "none")]);
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(params_of(&location(&resp))["error"], "login_required");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_requests_get_an_error_page_not_a_redirect() {
+    let server = start(|_| {}).await;
+    let http = browser();
+    let url = format!(
+        "{}/authorize?response_type=code&client_id=%3Cscript%3E&redirect_uri={}",
+        server.base, "https%3A%2F%2Fevil.example%2F"
+    );
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get(LOCATION).is_none());
+    assert_page_headers(resp.headers());
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("invalid_request"));
+    assert!(!html.contains("<script>"));
+
+    // Unknown interaction: an "expired" page.
+    let resp = http
+        .post(format!("{}/interaction/nope/login", server.base))
+        .form(&[("csrf", "x"), ("username", USER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // Oversized bodies are refused before reaching the core.
+    let resp = http
+        .post(format!("{}/token", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 70 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_with_a_path_and_cors() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let root = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{root}/op");
+    let app = app::build(app::AppOptions {
+        issuer: issuer.clone(),
+        users: Vec::new(),
+        admin_token: None,
+        registration_token: None,
+        password_grant: false,
+        log_requests: false,
+    })
+    .await
+    .unwrap();
+    assert!(app.startup().admin_token_generated);
+    let router = app.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = browser();
+
+    // Discovery under the issuer's path, RFC 8414 metadata at the root with the path appended.
+    let doc = discovery(&http, &issuer).await;
+    assert_eq!(doc["issuer"], issuer.as_str());
+    assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
+    let resp = http
+        .get(format!("{root}/.well-known/oauth-authorization-server/op"))
+        .header("origin", "https://spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+
+    // The demo runs under the path too.
+    let resp = http
+        .get(format!("{issuer}/demo/start"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&resp).starts_with(&format!("{issuer}/authorize?")));
+    let resp = http.get(location(&resp)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let login = form_of(&resp.text().await.unwrap());
+    assert!(login.action.starts_with(&format!("{issuer}/interaction/")));
+    assert_eq!(
+        http.get(format!("{root}/authorize"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // A public browser client may call the token endpoint from its redirect URI's origin;
+    // other origins get no CORS grant.
+    let client = register(
+        &http,
+        doc["registration_endpoint"].as_str().unwrap(),
+        json!({"redirect_uris": ["https://spa.example/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let preflight = http
+        .request(
+            reqwest::Method::OPTIONS,
+            doc["token_endpoint"].as_str().unwrap(),
+        )
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    for (origin, allowed) in [
+        ("https://spa.example", true),
+        ("https://evil.example", false),
+    ] {
+        let resp = http
+            .post(doc["token_endpoint"].as_str().unwrap())
+            .header("origin", origin)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "bogus"),
+                ("client_id", client_id),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let header = resp.headers().get("access-control-allow-origin");
+        assert_eq!(header.is_some(), allowed, "{origin}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_api_needs_the_admin_token() {
+    let server = start(|o| o.password_grant = true).await;
+    let http = browser();
+    let clients = format!("{}/clients", server.base);
+    let settings = json!({
+        "name": "Managed app",
+        "redirect_uris": ["https://app.example.com/cb"],
+        "id_token_signed_response_alg": "ES256",
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+
+    for token in [None, Some("wrong-token")] {
+        let mut req = http.post(&clients).json(&settings);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+        assert!(body["message"].is_string());
+    }
+
+    let resp = http
+        .post(&clients)
+        .bearer_auth(ADMIN)
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_ne!(created["id"], created["client_id"]);
+    assert!(created["client_secret"].is_string());
+    let date_created = created["date_created"].as_str().unwrap();
+    time::OffsetDateTime::parse(date_created, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+
+    let one = format!("{clients}/{id}");
+    let resp = http.get(&one).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let read: Value = resp.json().await.unwrap();
+    assert!(read.get("client_secret").is_none());
+    assert_eq!(read["client_id"], created["client_id"]);
+
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let mut changed = settings.clone();
+    changed["name"] = json!("Renamed app");
+    let resp = http
+        .put(&one)
+        .bearer_auth(ADMIN)
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let updated: Value = resp.json().await.unwrap();
+    assert_eq!(updated["name"], "Renamed app");
+    assert_ne!(updated["date_modified"], created["date_modified"]);
+
+    let resp = http.delete(&one).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = http.get(&one).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // --password-grant: a client given the password grant gets tokens for alice's password.
+    let mut legacy = settings.clone();
+    legacy["grant_types"] = json!(["password"]);
+    let created: Value = http
+        .post(&clients)
+        .bearer_auth(ADMIN)
+        .json(&legacy)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
+    for (password, status) in [("wrong", 400), (PASSWORD, 200)] {
+        let resp = http
+            .post(format!("{}/token", server.base))
+            .basic_auth(id, Some(secret))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", USER),
+                ("password", password),
+                ("scope", "openid email"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status);
+        let body: Value = resp.json().await.unwrap();
+        if status == 200 {
+            assert!(body["id_token"].is_string());
+        } else {
+            assert_eq!(body["error"], "invalid_grant");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_attempts_are_limited() {
+    let server = start(|_| {}).await;
+    let http = browser();
+    let doc = discovery(&http, &server.base).await;
+    let client = register(
+        &http,
+        doc["registration_endpoint"].as_str().unwrap(),
+        json!({"redirect_uris": [REDIRECT]}),
+    )
+    .await;
+    let url = authorize_url(&doc, client["client_id"].as_str().unwrap(), &[]);
+    let page = |http: Client| {
+        let url = url.clone();
+        async move { form_of(&http.get(&url).send().await.unwrap().text().await.unwrap()) }
+    };
+
+    // Five wrong passwords per page, then the page is spent.
+    let login = page(http.clone()).await;
+    for _ in 0..5 {
+        let resp = post_login(&http, &login, USER, "wrong").await;
+        assert_eq!(resp.status(), 200);
+    }
+    let resp = post_login(&http, &login, USER, PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+
+    // Ten wrong passwords for one account, then it is locked for a while, on any page.
+    let login = page(http.clone()).await;
+    for _ in 0..5 {
+        post_login(&http, &login, USER, "wrong").await;
+    }
+    let login = page(http.clone()).await;
+    let resp = post_login(&http, &login, USER, PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_token_and_demo_client() {
+    let server = start(|o| {
+        o.registration_token = Some("initial-access-token-123".into());
+        o.users.clear();
+    })
+    .await;
+    let http = browser();
+    let doc = discovery(&http, &server.base).await;
+    let registration = doc["registration_endpoint"].as_str().unwrap();
+    let metadata = json!({"redirect_uris": [REDIRECT]});
+
+    let resp = http
+        .post(registration)
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "invalid_token");
+    let resp = http
+        .post(registration)
+        .bearer_auth("initial-access-token-123")
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    // Without --user, a demo user with a generated password; the demo client signs it in.
+    let (demo_user, demo_password) = server.info.demo_user.clone().unwrap();
+    let banner = server.info.to_string();
+    assert!(banner.contains(&server.info.demo_client_id));
+    assert!(banner.contains(&demo_password));
+
+    let resp = http.get(&server.info.login_url).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let authorize = location(&resp);
+    assert!(authorize.contains("code_challenge_method=S256"));
+    let login = form_of(
+        &http
+            .get(&authorize)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let html = post_login(&http, &login, &demo_user, &demo_password)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let resp = post_consent(&http, &form_of(&html), "allow").await;
+    let callback = location(&resp);
+    assert!(callback.starts_with(&format!("{}/demo/callback?", server.base)));
+    let resp = http.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("ID token claims"), "{html}");
+    assert!(html.contains("&quot;nonce&quot;"));
+    assert!(html.contains("demo@example.com"));
+
+    // The same state cannot be replayed.
+    let resp = http.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[test]
+fn command_line() {
+    let parse = |args: &[&str]| cli::parse(args.iter().map(|s| s.to_string()));
+    assert!(matches!(parse(&["--help"]), Ok(cli::Command::Help)));
+    assert!(cli::USAGE.contains("--registration-token"));
+
+    let Ok(cli::Command::Run(settings)) = parse(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--user",
+        "bob:pa:ss",
+        "--admin-token=abcdefghijklmnopq",
+        "--password-grant",
+    ]) else {
+        panic!("valid arguments");
+    };
+    assert!(!format!("{settings:?}").contains("pa:ss"));
+    let options = settings.into_options("127.0.0.1:4444".parse().unwrap());
+    assert_eq!(options.issuer, "http://127.0.0.1:4444");
+    assert_eq!(options.users[0].username, "bob");
+    assert_eq!(options.users[0].password, "pa:ss");
+    assert!(options.password_grant);
+    assert_eq!(options.admin_token.as_deref(), Some("abcdefghijklmnopq"));
+
+    for bad in [
+        &["--addr"][..],
+        &["--addr", "localhost"],
+        &["--user", "nocolon"],
+        &["--user", "bad name:pw"],
+        &["--admin-token", "has space"],
+        &["--issuer", "http://id.example.com"],
+        &["--addr", "0.0.0.0:8080"],
+        &["--frobnicate"],
+        &["--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?}");
+    }
+}
