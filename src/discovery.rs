@@ -90,7 +90,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// `GET` the JWKS: every key's public part, so tokens signed with retired keys still verify.
     pub fn jwks(&self) -> HttpResponse {
         HttpResponse::json(200, self.jwks_json.clone())
-            .with_header("content-type", "application/jwk-set+json")
+            .set_header("content-type", "application/jwk-set+json")
             .with_header("cache-control", "public, max-age=300")
     }
 

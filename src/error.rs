@@ -109,8 +109,8 @@ pub enum ErrorKind {
     },
     /// The request is malformed in some other way.
     MalformedRequest(Cow<'static, str>),
-    /// The HTTP method is not allowed at this endpoint.
-    MethodNotAllowed,
+    /// The HTTP method is not allowed at this endpoint (the methods it allows).
+    MethodNotAllowed(&'static str),
     /// The body is not of the media type the endpoint takes (the one it takes).
     UnsupportedMediaType(&'static str),
     /// The request (query, body or a header) is larger than the configured limit.
@@ -175,7 +175,7 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::InvalidParameter { name, reason } => write!(f, "invalid {name}: {reason}"),
             ErrorKind::MalformedRequest(reason) => f.write_str(reason),
-            ErrorKind::MethodNotAllowed => f.write_str("HTTP method not allowed at this endpoint"),
+            ErrorKind::MethodNotAllowed(allow) => write!(f, "HTTP method not allowed here; use {allow}"),
             ErrorKind::UnsupportedMediaType(want) => write!(f, "the body must be {want}"),
             ErrorKind::TooLarge(what) => write!(f, "{what} is too large"),
             ErrorKind::UnknownClient => f.write_str("unknown client"),
@@ -256,7 +256,7 @@ impl Error {
             | K::DuplicateParameter(_)
             | K::InvalidParameter { .. }
             | K::MalformedRequest(_)
-            | K::MethodNotAllowed
+            | K::MethodNotAllowed(_)
             | K::UnsupportedMediaType(_)
             | K::TooLarge(_)
             | K::UnknownClient
@@ -288,7 +288,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         use ErrorKind as K;
         match self.kind {
-            K::MethodNotAllowed => 405,
+            K::MethodNotAllowed(_) => 405,
             K::UnsupportedMediaType(_) => 415,
             K::TooLarge(_) => 413,
             K::ClientAuthenticationFailed(_) | K::InvalidToken(_) => 401,

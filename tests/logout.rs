@@ -40,7 +40,7 @@ async fn logout_with_registered_redirect() {
     assert_eq!(logout.client_id(), Some(c.client.client_id.as_str()));
     assert_eq!(logout.subject(), Some("user-alice"));
     let host = Host::default();
-    let resp = h.provider.finish_logout(&logout, &host).await.unwrap();
+    let resp = h.provider.finish_logout(&logout, &host).await.unwrap().into_http();
     assert_eq!(resp.status, 303);
     assert_eq!(resp.header("location"), Some("https://rp.example/bye?state=s+1"));
     assert_eq!(host.ended.load(Ordering::SeqCst), 1);
@@ -55,7 +55,7 @@ async fn logout_with_client_id_only_and_post() {
     let req = HttpRequest::new(Method::Post).header("content-type", b"application/x-www-form-urlencoded").body(body.as_bytes());
     let logout = h.provider.end_session(&req).await.unwrap();
     assert!(!logout.has_valid_hint(), "no hint: the host should ask the user to confirm");
-    let resp = h.provider.finish_logout(&logout, &Host::default()).await.unwrap();
+    let resp = h.provider.finish_logout(&logout, &Host::default()).await.unwrap().into_http();
     assert_eq!(resp.header("location"), Some(AFTER));
 }
 
@@ -86,7 +86,7 @@ async fn logout_without_redirect_shows_a_page() {
     let h = Harness::new();
     let req = HttpRequest::new(Method::Get);
     let logout = h.provider.end_session(&req).await.unwrap();
-    let resp = h.provider.finish_logout(&logout, &Host::default()).await.unwrap();
+    let resp = h.provider.finish_logout(&logout, &Host::default()).await.unwrap().into_http();
     assert_eq!(resp.status, 200);
     assert!(resp.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
     let discovery: serde_json::Value = serde_json::from_slice(h.provider.discovery_json()).unwrap();

@@ -14,7 +14,7 @@ use opkit::host::{Attempt, RateLimit};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::UserStore;
-use opkit::{AuthorizeOutcome, ConsentDecision, Error, ErrorKind, PendingAuthorization};
+use opkit::{AuthorizeOutcome, ConsentDecision, PendingAuthorization};
 use time::{Duration, OffsetDateTime};
 
 use super::pages::{self, ConsentView, LoginView};
@@ -261,10 +261,7 @@ async fn login_inner(
     if form.get("action") == Some("cancel") {
         let pending =
             take(state, incoming, id, Stage::Login, csrf, now).ok_or_else(pages::expired)?;
-        let err = Error::new(ErrorKind::AccessDenied(
-            "the user canceled the sign-in".into(),
-        ));
-        return Ok(pending.error_response(state.issuer(), &err).into_http());
+        return Ok(state.provider.cancel(&pending).into_http());
     }
 
     // Count the attempt before the (slow) password check, so parallel guesses count too.

@@ -117,7 +117,8 @@ fn ask(
 async fn finish(state: &AppState, incoming: &Incoming, request: &LogoutRequest) -> HttpResponse {
     let host = BrowserSession { state, incoming };
     match state.provider.finish_logout(request, &host).await {
-        Ok(mut resp) => {
+        Ok(outcome) => {
+            let mut resp = outcome.into_http();
             resp.headers
                 .push(("set-cookie", session::end_session(state, incoming)));
             resp

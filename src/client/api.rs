@@ -401,7 +401,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
         }
         if req.method != Method::Post {
-            return HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed.into());
+            return HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed("POST").into());
         }
         let doc = match self.registration_document(req) {
             Ok(doc) => doc,
@@ -473,7 +473,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 },
                 Err(e) => HttpResponse::oauth_error(&e),
             },
-            _ => HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed.into()),
+            _ => HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed("GET, PUT, DELETE").into()),
         }
     }
 

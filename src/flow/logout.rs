@@ -5,15 +5,14 @@
 //! registered for that client), `state`. Errors are shown to the user, never redirected. The host
 //! then asks the user to confirm when the request is not verifiably from the client
 //! ([`LogoutRequest::has_valid_hint`] is false) and calls [`Provider::finish_logout`], which ends
-//! the host's session through [`EndSession`] and returns the redirect back to the client (with
-//! `state`) or a plain "logged out" page.
+//! the host's session through [`EndSession`] and says where the user goes: back to the client
+//! (with `state`) or to the host's own "logged out" page ([`LogoutOutcome`]).
 
 use std::future::Future;
 
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind};
-use crate::flow::authorize::escape_html;
 use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
 use crate::store::StoreError;
 use crate::{ClientStore, GrantStore, Provider, UserStore};
@@ -63,6 +62,31 @@ impl LogoutRequest {
     }
 }
 
+/// Where the user goes after logout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// Back to the client: the registered post-logout redirect URI, with `state`.
+    Redirect(String),
+    /// Nowhere in particular: the host shows its "you are logged out" page.
+    LoggedOut,
+}
+
+impl LogoutOutcome {
+    /// A `303` redirect, or a minimal "logged out" page (hosts usually render their own).
+    pub fn into_http(self) -> HttpResponse {
+        match self {
+            LogoutOutcome::Redirect(location) => HttpResponse::redirect(location),
+            LogoutOutcome::LoggedOut => HttpResponse::html(
+                200,
+                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Logged out</title></head>\
+                 <body><h1>You are logged out</h1></body></html>"
+                    .to_owned(),
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct HintClaims {
     iss: String,
@@ -82,7 +106,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 std::str::from_utf8(req.body).map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?
             }
             Method::Post => return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into()),
-            _ => return Err(ErrorKind::MethodNotAllowed.into()),
+            _ => return Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
         };
         if raw.len() > self.config.max_query {
             return Err(ErrorKind::TooLarge("the query string").into());
@@ -139,9 +163,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         })
     }
 
-    /// End the session through the host and answer: a `303` to the registered post-logout
-    /// redirect URI (with `state`), or a page saying the user is logged out.
-    pub async fn finish_logout(&self, request: &LogoutRequest, host: &impl EndSession) -> Result<HttpResponse, Error> {
+    /// End the session through the host and say where the user goes next.
+    pub async fn finish_logout(&self, request: &LogoutRequest, host: &impl EndSession) -> Result<LogoutOutcome, Error> {
         host.end_session(request.subject()).await?;
         Ok(match &request.redirect {
             Some(uri) => {
@@ -153,16 +176,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     location.push(if location.contains('?') { '&' } else { '?' });
                     location.push_str(&encoded);
                 }
-                HttpResponse::redirect(location)
+                LogoutOutcome::Redirect(location)
             }
-            None => {
-                let name = request.client_name().map(escape_html).unwrap_or_default();
-                let body = format!(
-                    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Logged out</title></head>\
-                     <body><h1>You are logged out</h1><p>{name}</p></body></html>"
-                );
-                HttpResponse::html(200, body, "default-src 'none'; frame-ancestors 'none'")
-            }
+            None => LogoutOutcome::LoggedOut,
         })
     }
 }

@@ -73,7 +73,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     (false, None) => Err(missing()),
                 }
             }
-            _ => Err(ErrorKind::MethodNotAllowed.into()),
+            _ => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
         }
     }
 }

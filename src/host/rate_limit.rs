@@ -18,7 +18,9 @@ pub enum Attempt<'a> {
 
 /// The host's rate limiter for credential checks: brute force against passwords and client
 /// secrets is throttled here. Calls are synchronous and must be cheap (an in-process counter);
-/// a host with a shared backend keeps a local view of it.
+/// a host with a shared backend keeps a local view of it. A host's own login page should count
+/// its password checks through the same limiter as [`Attempt::Password`], so the password grant
+/// and the login page share one budget per user.
 ///
 /// ```
 /// use opkit::host::{Attempt, RateLimit};

@@ -1,7 +1,7 @@
 //! Framework-agnostic HTTP: the core takes an [`HttpRequest`] and returns an [`HttpResponse`].
 //!
 //! A host converts its framework's request into an `HttpRequest` (borrowing, no copies) and the
-//! `HttpResponse` back; `examples/server.rs` shows it for axum in a few lines per endpoint.
+//! `HttpResponse` back; `examples/server/` shows it for axum in a few lines per endpoint.
 
 mod basic;
 mod cors;

@@ -41,6 +41,13 @@ impl HttpResponse {
         self
     }
 
+    /// Set a single-valued header, replacing any value it had.
+    pub fn set_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// A `303 See Other` redirect.
     pub fn redirect(location: String) -> Self {
         HttpResponse {
@@ -77,6 +84,9 @@ impl HttpResponse {
                 _ => "Basic realm=\"opkit\", charset=\"UTF-8\"".to_owned(),
             };
             resp.headers.push(("www-authenticate", challenge));
+        }
+        if let crate::error::ErrorKind::MethodNotAllowed(allow) = err.kind() {
+            resp.headers.push(("allow", (*allow).to_owned()));
         }
         if err.status() == 429 {
             resp.headers.push(("retry-after", "60".to_owned()));

@@ -201,6 +201,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         self.advance(pending, session, consent).await
     }
 
+    /// The user cancelled on the login or consent page: answer the client with
+    /// `access_denied`.
+    pub fn cancel(&self, pending: &PendingAuthorization) -> AuthorizationResponse {
+        let err = Error::new(ErrorKind::AccessDenied("the user cancelled the request".into()));
+        pending.error_response(self.config.issuer(), &err)
+    }
+
     /// The state machine: login, then consent, then issue.
     async fn advance(
         &self,

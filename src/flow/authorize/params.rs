@@ -66,7 +66,7 @@ impl AuthorizationParams {
                     .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
                 Ok(Self::from_form(&parse_form(body)?))
             }
-            _ => Err(ErrorKind::MethodNotAllowed.into()),
+            _ => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
         }
     }
 

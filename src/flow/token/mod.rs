@@ -93,7 +93,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// The form of a POST to the token, revocation or introspection endpoint.
     pub(crate) fn read_form<'a>(&self, req: &'a HttpRequest<'a>) -> Result<FormParams<'a>, Error> {
         if req.method != Method::Post {
-            return Err(ErrorKind::MethodNotAllowed.into());
+            return Err(ErrorKind::MethodNotAllowed("POST").into());
         }
         if req.body.len() > self.config.max_form_body {
             return Err(ErrorKind::TooLarge("the request body").into());

@@ -27,7 +27,9 @@ const HASH_LEN: usize = 32;
 /// exists.
 ///
 /// The derivation runs on the calling task: about a hundred milliseconds of CPU at the default
-/// 100 000 iterations in an optimised build. Cloning is cheap and clones share the users.
+/// 100 000 iterations in an optimised build, so an async host should call it from a blocking
+/// pool (`tokio::task::spawn_blocking`), as the example provider does. Cloning is cheap and
+/// clones share the users.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
