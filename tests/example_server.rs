@@ -8,203 +8,14 @@
 mod app;
 #[path = "../examples/server/cli.rs"]
 mod cli;
+mod example_support;
 
-use std::collections::HashMap;
-
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
-use reqwest::header::{HeaderMap, LOCATION};
-use reqwest::{redirect, Client, Response, StatusCode};
+use jsonwebtoken::decode_header;
+use reqwest::header::LOCATION;
+use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-const ADMIN: &str = "test-admin-token-0123456789";
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
-const REDIRECT: &str = "http://127.0.0.1:9/cb";
-const POST_LOGOUT: &str = "http://127.0.0.1:9/bye";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// A running example provider.
-struct Server {
-    base: String,
-    info: app::StartupInfo,
-}
-
-/// Start the example provider on `127.0.0.1:0` with user alice and a fixed admin token.
-async fn start(tweak: impl FnOnce(&mut app::AppOptions)) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut options = app::AppOptions {
-        issuer: base.clone(),
-        users: vec![app::UserSpec {
-            username: USER.into(),
-            password: PASSWORD.into(),
-        }],
-        admin_token: Some(ADMIN.into()),
-        registration_token: None,
-        password_grant: false,
-        log_requests: false,
-    };
-    tweak(&mut options);
-    let app = app::build(options).await.unwrap();
-    let router = app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Server {
-        base,
-        info: app.startup().clone(),
-    }
-}
-
-/// A browser: keeps cookies, never follows redirects.
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(resp: &Response) -> String {
-    resp.headers()
-        .get(LOCATION)
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// The query (or fragment) parameters of a URL.
-fn params_of(url: &str) -> HashMap<String, String> {
-    let parsed = url::Url::parse(url).unwrap();
-    let raw = parsed.query().or(parsed.fragment()).unwrap_or("");
-    serde_urlencoded::from_str(raw).unwrap()
-}
-
-/// The value of `attr="…"` in the first tag containing `marker`.
-fn attr(html: &str, marker: &str, attr: &str) -> String {
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker} not in page: {html}"));
-    let tag_start = html[..=at].rfind('<').unwrap();
-    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
-    let needle = format!("{attr}=\"");
-    let from = tag
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
-        + needle.len();
-    let value = &tag[from..from + tag[from..].find('"').unwrap()];
-    value.replace("&amp;", "&")
-}
-
-/// A page's form: where it posts and its CSRF token.
-struct Form {
-    action: String,
-    csrf: String,
-}
-
-fn form_of(html: &str) -> Form {
-    Form {
-        action: attr(html, "<form method=\"post\"", "action"),
-        csrf: attr(html, "name=\"csrf\"", "value"),
-    }
-}
-
-fn assert_page_headers(headers: &HeaderMap) {
-    let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'"), "{csp}");
-    assert!(csp.contains("form-action 'self'"), "{csp}");
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(headers["cache-control"], "no-store");
-}
-
-async fn discovery(http: &Client, base: &str) -> Value {
-    let resp = http
-        .get(format!("{base}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
-async fn register(http: &Client, endpoint: &str, metadata: Value) -> Value {
-    let resp = http.post(endpoint).json(&metadata).send().await.unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json().await.unwrap()
-}
-
-fn authorize_url(doc: &Value, client_id: &str, extra: &[(&str, &str)]) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "openid profile email")
-        .append_pair("state", "st-123")
-        .append_pair("nonce", "n-456")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    for (k, v) in extra {
-        query.append_pair(k, v);
-    }
-    format!(
-        "{}?{}",
-        doc["authorization_endpoint"].as_str().unwrap(),
-        query.finish()
-    )
-}
-
-/// Post the login form; returns the response.
-async fn post_login(http: &Client, form: &Form, user: &str, password: &str) -> Response {
-    http.post(&form.action)
-        .form(&[
-            ("csrf", form.csrf.as_str()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Post the consent form with `decision`.
-async fn post_consent(http: &Client, form: &Form, decision: &str) -> Response {
-    http.post(&form.action)
-        .form(&[("csrf", form.csrf.as_str()), ("decision", decision)])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn token_request(http: &Client, doc: &Value, client: &Value, code: &str) -> Response {
-    let mut req = http.post(doc["token_endpoint"].as_str().unwrap());
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let client_id = client["client_id"].as_str().unwrap();
-    match client["client_secret"].as_str() {
-        Some(secret) => req = req.basic_auth(client_id, Some(secret)),
-        None => form.push(("client_id", client_id)),
-    }
-    req.form(&form).send().await.unwrap()
-}
-
-/// Verify a JWT with `jsonwebtoken` against the provider's JWKS (key chosen by `kid`).
-fn verify_jwt(jwks: &JwkSet, token: &str, issuer: &str, audience: &str) -> Value {
-    let header = decode_header(token).unwrap();
-    let kid = header.kid.expect("a kid");
-    let jwk = jwks.find(&kid).expect("the kid is in the JWKS");
-    let key = DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    decode::<Value>(token, &key, &validation).unwrap().claims
-}
+use example_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_flow_through_the_pages() {
@@ -212,14 +23,7 @@ async fn code_flow_through_the_pages() {
     let http = browser();
     let doc = discovery(&http, &server.base).await;
     assert_eq!(doc["issuer"], server.base.as_str());
-    let jwks: JwkSet = http
-        .get(doc["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks(&http, &doc).await;
 
     // RFC 7591 registration: a confidential client (ES256) and a public one (default RS256).
     let registration = doc["registration_endpoint"].as_str().unwrap();
@@ -536,17 +340,41 @@ async fn untrusted_requests_get_an_error_page_not_a_redirect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_not_allowed_name_the_allowed_ones() {
+    let server = start(|_| {}).await;
+    let http = browser();
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/authorize", "GET, POST"),
+        (reqwest::Method::DELETE, "/logout", "GET, POST"),
+        (reqwest::Method::GET, "/token", "POST"),
+        (reqwest::Method::PUT, "/userinfo", "GET, POST"),
+        (reqwest::Method::GET, "/revoke", "POST"),
+        (reqwest::Method::GET, "/introspect", "POST"),
+        (reqwest::Method::GET, "/register", "POST"),
+        (reqwest::Method::POST, "/jwks", "GET,HEAD,OPTIONS"),
+        (reqwest::Method::GET, "/interaction/x/login", "POST"),
+    ] {
+        let resp = http
+            .request(method.clone(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuer_with_a_path_and_cors() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let root = format!("http://{}", listener.local_addr().unwrap());
     let issuer = format!("{root}/op");
+    // The defaults of the command line: a generated demo user, admin token and keys.
     let app = app::build(app::AppOptions {
-        issuer: issuer.clone(),
         users: Vec::new(),
         admin_token: None,
-        registration_token: None,
-        password_grant: false,
-        log_requests: false,
+        keys: None,
+        ..options(&issuer)
     })
     .await
     .unwrap();
@@ -559,14 +387,11 @@ async fn issuer_with_a_path_and_cors() {
     let doc = discovery(&http, &issuer).await;
     assert_eq!(doc["issuer"], issuer.as_str());
     assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
-    let resp = http
-        .get(format!("{root}/.well-known/oauth-authorization-server/op"))
-        .header("origin", "https://spa.example")
-        .send()
-        .await
-        .unwrap();
+    let metadata = format!("{root}/.well-known/oauth-authorization-server/op");
+    let resp = http.get(&metadata).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let rfc8414: Value = resp.json().await.unwrap();
+    assert_eq!(rfc8414, doc);
 
     // The demo runs under the path too.
     let resp = http
@@ -588,32 +413,17 @@ async fn issuer_with_a_path_and_cors() {
         404
     );
 
-    // A public browser client may call the token endpoint from its redirect URI's origin;
-    // other origins get no CORS grant.
-    let client = register(
-        &http,
-        doc["registration_endpoint"].as_str().unwrap(),
-        json!({"redirect_uris": ["https://spa.example/cb"], "token_endpoint_auth_method": "none"}),
-    )
-    .await;
+    // CORS under the path: an origin some client lists in allowed_origins gets the preflight and
+    // the header on the token endpoint and the metadata; the redirect URI's origin alone does
+    // not make an origin allowed.
+    let registration = doc["registration_endpoint"].as_str().unwrap();
+    let spa =
+        json!({"redirect_uris": ["https://spa.example/cb"], "token_endpoint_auth_method": "none"});
+    let client = register(&http, registration, spa.clone()).await;
     let client_id = client["client_id"].as_str().unwrap();
-    let preflight = http
-        .request(
-            reqwest::Method::OPTIONS,
-            doc["token_endpoint"].as_str().unwrap(),
-        )
-        .header("origin", "https://spa.example")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(preflight.status(), 204);
-    for (origin, allowed) in [
-        ("https://spa.example", true),
-        ("https://evil.example", false),
-    ] {
-        let resp = http
-            .post(doc["token_endpoint"].as_str().unwrap())
+    let token_endpoint = doc["token_endpoint"].as_str().unwrap();
+    let bogus_code = |origin: &'static str| {
+        http.post(token_endpoint)
             .header("origin", origin)
             .form(&[
                 ("grant_type", "authorization_code"),
@@ -622,11 +432,41 @@ async fn issuer_with_a_path_and_cors() {
                 ("code_verifier", VERIFIER),
             ])
             .send()
+    };
+    let resp = bogus_code("https://spa.example").await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+
+    let mut listed = spa;
+    listed["allowed_origins"] = json!(["https://spa.example"]);
+    register(&http, registration, listed).await;
+    for (origin, allowed) in [
+        ("https://spa.example", true),
+        ("https://evil.example", false),
+    ] {
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, token_endpoint)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
             .await
             .unwrap();
+        assert_eq!(preflight.status(), if allowed { 204 } else { 403 });
+        let resp = bogus_code(origin).await.unwrap();
         assert_eq!(resp.status(), 400);
-        let header = resp.headers().get("access-control-allow-origin");
-        assert_eq!(header.is_some(), allowed, "{origin}");
+        let resp_metadata = http
+            .get(&metadata)
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        for headers in [preflight.headers(), resp.headers(), resp_metadata.headers()] {
+            let header = headers.get("access-control-allow-origin");
+            assert_eq!(
+                header.map(|h| h.to_str().unwrap()),
+                allowed.then_some(origin)
+            );
+        }
     }
 }
 

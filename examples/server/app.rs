@@ -90,6 +90,9 @@ pub struct AppOptions {
     pub password_grant: bool,
     /// Log one line per request (method, path, status, time) to stderr.
     pub log_requests: bool,
+    /// The signing keys; `None` generates an ES256 and an RS256 key at start (so tokens from
+    /// an earlier run no longer verify). A host that keeps keys loads them here.
+    pub keys: Option<KeySet>,
 }
 
 impl fmt::Debug for AppOptions {
@@ -107,6 +110,7 @@ impl fmt::Debug for AppOptions {
             )
             .field("password_grant", &self.password_grant)
             .field("log_requests", &self.log_requests)
+            .field("keys", &self.keys.as_ref().map(|k| k.len()))
             .finish()
     }
 }
@@ -219,7 +223,7 @@ impl fmt::Debug for App {
 
 /// Build the provider, its users and the demo client, and start the purge task (needs a tokio
 /// runtime).
-pub async fn build(options: AppOptions) -> Result<App, String> {
+pub async fn build(mut options: AppOptions) -> Result<App, String> {
     let rng = SystemRng::new();
     let mut config = Config::new(&options.issuer).map_err(|e| e.to_string())?;
     config.password_grant_enabled = options.password_grant;
@@ -231,11 +235,21 @@ pub async fn build(options: AppOptions) -> Result<App, String> {
     // RSA key generation and password hashing take a moment: both on the blocking pool, at
     // the same time.
     let users = Users::new();
-    let keygen = tokio::task::spawn_blocking(|| KeySet::generate(&SystemRng::new()));
-    let (keys, added) = tokio::join!(keygen, users.add(&options.users, &rng));
-    let keys = keys
-        .map_err(|e| format!("key generation failed: {e}"))?
-        .map_err(|e| format!("key generation failed: {e}"))?;
+    let given_keys = options.keys.take();
+    let keys = async move {
+        match given_keys {
+            Some(keys) => Ok(keys),
+            None => tokio::task::spawn_blocking(|| KeySet::generate(&SystemRng::new()))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string()),
+        }
+    };
+    let (keys, added) = tokio::join!(keys, users.add(&options.users, &rng));
+    let keys = keys.map_err(|e| format!("key generation failed: {e}"))?;
+    if keys.is_empty() {
+        return Err("no signing keys".to_owned());
+    }
     let (usernames, demo_user) = added?;
 
     let store = MemoryStore::new();
@@ -292,6 +306,7 @@ impl App {
         let paths = &self.state.provider.config().paths;
         let routes = Router::new()
             .route("/", get(pages::landing))
+            // CORS (the core's policy) on exactly these four: discovery, JWKS, token, UserInfo.
             .route(
                 "/.well-known/openid-configuration",
                 get(endpoints::discovery).options(endpoints::preflight),
@@ -300,6 +315,14 @@ impl App {
                 &paths.jwks,
                 get(endpoints::jwks).options(endpoints::preflight),
             )
+            .route(
+                &paths.token,
+                any(endpoints::token).options(endpoints::preflight),
+            )
+            .route(
+                &paths.userinfo,
+                any(endpoints::userinfo).options(endpoints::preflight),
+            )
             .route(&paths.registration, any(endpoints::register))
             .route(
                 &format!("{}/{{client_id}}", paths.registration),
@@ -307,6 +330,11 @@ impl App {
             )
             .route("/clients", any(endpoints::clients))
             .route("/clients/{id}", any(endpoints::client_by_id))
+            .route("/clients/{id}/secrets", any(endpoints::client_secrets))
+            .route(
+                "/clients/{id}/secrets/{secret_id}",
+                any(endpoints::client_secret),
+            )
             .route(&paths.authorization, any(interaction::authorize))
             .route("/interaction/{id}/login", post(interaction::login))
             .route("/interaction/{id}/consent", post(interaction::consent))
@@ -315,8 +343,6 @@ impl App {
                 &format!("{}/{{id}}", paths.end_session),
                 post(logout::confirm),
             )
-            .route(&paths.token, any(endpoints::token))
-            .route(&paths.userinfo, any(endpoints::userinfo))
             .route(&paths.revocation, any(endpoints::revoke))
             .route(&paths.introspection, any(endpoints::introspect))
             .route("/demo/start", get(demo::start))

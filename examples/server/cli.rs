@@ -33,7 +33,7 @@ pub enum Command {
     /// Print the help text.
     Help,
     /// Run the provider.
-    Run(Settings),
+    Run(Box<Settings>),
 }
 
 /// Settings for a run. The issuer is left open when not given: it derives from the address the
@@ -134,7 +134,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
              (an issuer reachable from elsewhere must be an https URL)",
         ));
     }
-    Ok(Command::Run(Settings {
+    Ok(Command::Run(Box::new(Settings {
         addr,
         issuer,
         options: AppOptions {
@@ -144,8 +144,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             registration_token,
             password_grant,
             log_requests: true,
+            keys: None,
         },
-    }))
+    })))
 }
 
 fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), CliError> {

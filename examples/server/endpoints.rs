@@ -1,30 +1,43 @@
 //! The protocol endpoints, each a thin wrapper around a [`opkit::Provider`] method, plus the
-//! admin gate of the management API and CORS for browser-based clients.
+//! admin gate of the management API.
 //!
-//! CORS: discovery, JWKS and UserInfo answer any origin (they are public, or need a bearer token
-//! the caller presents itself; no cookie is involved). The token and revocation endpoints answer
-//! an origin the client lists in `allowed_origins`, or, for a public client, the origin of one of
-//! its redirect URIs.
+//! CORS is the core's policy, applied to exactly the endpoints a browser application calls
+//! directly: token, UserInfo, JWKS and discovery (with the RFC 8414 metadata). A preflight
+//! (`OPTIONS`) goes to [`opkit::Provider::cors_preflight`] and every other response through
+//! [`opkit::Provider::with_cors`]: an origin is allowed only when some client lists it in
+//! `allowed_origins`, the answer names that origin (never `*`) and never allows credentials.
+//! Nothing else here (authorization, revocation, introspection, registration, the management
+//! API, the login, consent and logout pages) answers cross-origin.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::http::{parse_basic_authorization, parse_form, HttpResponse};
+use opkit::http::HttpResponse;
 use opkit::secret::{constant_time_eq, SecretHash};
-use opkit::ClientStore;
 
 use super::web::{into_axum, Incoming};
 use super::AppState;
 
+/// `OPTIONS` on the token, UserInfo, JWKS and discovery endpoints: the core's CORS preflight
+/// (`204` with the allow headers for a listed origin, `403` otherwise).
+pub(crate) async fn preflight(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    into_axum(state.provider.cors_preflight(&incoming.request()).await)
+}
+
+/// `resp` with the core's CORS headers for the request's `Origin`.
+async fn cors(state: &AppState, incoming: &Incoming, resp: HttpResponse) -> Response {
+    into_axum(state.provider.with_cors(&incoming.request(), resp).await)
+}
+
 /// `GET /.well-known/openid-configuration` (also served as RFC 8414 metadata).
-pub(crate) async fn discovery(State(state): State<Arc<AppState>>) -> Response {
-    into_axum(any_origin(state.provider.discovery()))
+pub(crate) async fn discovery(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    cors(&state, &incoming, state.provider.discovery()).await
 }
 
 /// `GET /jwks`.
-pub(crate) async fn jwks(State(state): State<Arc<AppState>>) -> Response {
-    into_axum(any_origin(state.provider.jwks()))
+pub(crate) async fn jwks(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    cors(&state, &incoming, state.provider.jwks()).await
 }
 
 /// `POST /register` (RFC 7591).
@@ -47,7 +60,16 @@ pub(crate) async fn registration_client(
 
 /// `GET|POST /clients`: the management API, for the admin token only.
 pub(crate) async fn clients(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    into_axum(manage(&state, &incoming, None).await)
+    let resp = match admin_only(&state, &incoming) {
+        Ok(()) => {
+            state
+                .provider
+                .manage_clients(&incoming.request(), None)
+                .await
+        }
+        Err(refused) => refused,
+    };
+    into_axum(with_allow(resp, "GET, POST"))
 }
 
 /// `GET|PUT|DELETE /clients/{id}`.
@@ -56,134 +78,99 @@ pub(crate) async fn client_by_id(
     Path(id): Path<String>,
     incoming: Incoming,
 ) -> Response {
-    into_axum(manage(&state, &incoming, Some(&id)).await)
+    let resp = match admin_only(&state, &incoming) {
+        Ok(()) => {
+            let req = incoming.request();
+            state.provider.manage_clients(&req, Some(&id)).await
+        }
+        Err(refused) => refused,
+    };
+    into_axum(with_allow(resp, "GET, PUT, DELETE"))
 }
 
-async fn manage(state: &AppState, incoming: &Incoming, id: Option<&str>) -> HttpResponse {
-    let req = incoming.request();
-    let authorized = req
+/// `GET|POST /clients/{id}/secrets`: list a client's secrets, or add one (its plaintext is in
+/// the `201` response, once).
+pub(crate) async fn client_secrets(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    incoming: Incoming,
+) -> Response {
+    let resp = match admin_only(&state, &incoming) {
+        Ok(()) => {
+            let req = incoming.request();
+            state.provider.manage_client_secrets(&req, &id, None).await
+        }
+        Err(refused) => refused,
+    };
+    into_axum(with_allow(resp, "GET, POST"))
+}
+
+/// `DELETE /clients/{id}/secrets/{secret_id}`: revoke one secret.
+pub(crate) async fn client_secret(
+    State(state): State<Arc<AppState>>,
+    Path((id, secret_id)): Path<(String, String)>,
+    incoming: Incoming,
+) -> Response {
+    let resp = match admin_only(&state, &incoming) {
+        Ok(()) => {
+            let req = incoming.request();
+            state
+                .provider
+                .manage_client_secrets(&req, &id, Some(&secret_id))
+                .await
+        }
+        Err(refused) => refused,
+    };
+    into_axum(with_allow(resp, "DELETE"))
+}
+
+/// The admin gate of the management API: the admin token as a bearer token, compared in
+/// constant time; otherwise `401`.
+fn admin_only(state: &AppState, incoming: &Incoming) -> Result<(), HttpResponse> {
+    let authorized = incoming
+        .request()
         .bearer_token()
         .is_some_and(|t| constant_time_eq(&SecretHash::of(t).0, &state.admin_token.0));
-    if !authorized {
-        let body = serde_json::json!({
-            "error": "unauthorized",
-            "message": "the management API needs the admin token as a bearer token",
-        });
-        return HttpResponse::json(401, body.to_string().into_bytes())
-            .no_store()
-            .with_header("www-authenticate", "Bearer realm=\"opkit-admin\"");
+    if authorized {
+        return Ok(());
     }
-    state.provider.manage_clients(&req, id).await
+    let body = serde_json::json!({
+        "error": "unauthorized",
+        "message": "the management API needs the admin token as a bearer token",
+    });
+    Err(HttpResponse::json(401, body.to_string().into_bytes())
+        .no_store()
+        .with_header("www-authenticate", "Bearer realm=\"opkit-admin\""))
 }
 
-/// `POST /token`.
-pub(crate) async fn token(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    if is_preflight(&incoming) {
-        return preflight(incoming).await;
-    }
-    let resp = state.provider.token(&incoming.request()).await;
-    into_axum(client_cors(&state, &incoming, resp).await)
-}
-
-/// `POST /revoke` (RFC 7009).
-pub(crate) async fn revoke(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    if is_preflight(&incoming) {
-        return preflight(incoming).await;
-    }
-    let resp = state.provider.revoke(&incoming.request()).await;
-    into_axum(client_cors(&state, &incoming, resp).await)
-}
-
-/// `GET|POST /userinfo`.
-pub(crate) async fn userinfo(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    if is_preflight(&incoming) {
-        return preflight(incoming).await;
-    }
-    let resp = state.provider.userinfo(&incoming.request()).await;
-    into_axum(any_origin(resp).with_header("access-control-expose-headers", "WWW-Authenticate"))
-}
-
-/// `POST /introspect` (RFC 7662; for resource servers, so no CORS).
-pub(crate) async fn introspect(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    into_axum(state.provider.introspect(&incoming.request()).await)
-}
-
-fn is_preflight(incoming: &Incoming) -> bool {
-    incoming.method == axum::http::Method::OPTIONS
-        && incoming.header("access-control-request-method").is_some()
-}
-
-/// A CORS preflight. Answering it reveals nothing: whether the real response may be read is
-/// decided on that response.
-pub(crate) async fn preflight(incoming: Incoming) -> Response {
-    let mut resp = HttpResponse {
-        status: 204,
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
-    if let Some(origin) = incoming.header("origin") {
-        resp = resp
-            .with_header("access-control-allow-origin", origin)
-            .with_header("access-control-allow-methods", "GET, POST")
-            .with_header(
-                "access-control-allow-headers",
-                "Authorization, Content-Type, DPoP",
-            )
-            .with_header("access-control-max-age", "600")
-            .with_header("vary", "Origin");
-    }
-    into_axum(resp)
-}
-
-fn any_origin(resp: HttpResponse) -> HttpResponse {
-    resp.with_header("access-control-allow-origin", "*")
-}
-
-/// Allow the request's `Origin` to read `resp` if the client the request names allows it.
-async fn client_cors(state: &AppState, incoming: &Incoming, resp: HttpResponse) -> HttpResponse {
-    let resp = resp.with_header("vary", "Origin");
-    let Some(origin) = incoming.header("origin") else {
-        return resp;
-    };
-    let Some(client_id) = request_client_id(incoming) else {
-        return resp;
-    };
-    let client = match state.provider.clients().client(&client_id).await {
-        Ok(Some(client)) => client,
-        _ => return resp,
-    };
-    let settings = &client.settings;
-    let allowed = settings.allowed_origins.iter().any(|o| o == origin)
-        || (client.is_public()
-            && settings
-                .redirect_uris
-                .iter()
-                .any(|uri| origin_of(uri).as_deref() == Some(origin)));
-    if allowed {
-        resp.with_header("access-control-allow-origin", origin)
+/// The management API answers `405` with one `Allow` for all its paths; name the methods of
+/// this path instead.
+fn with_allow(resp: HttpResponse, allow: &'static str) -> HttpResponse {
+    if resp.status == 405 {
+        resp.set_header("allow", allow)
     } else {
         resp
     }
 }
 
-/// The `client_id` of a token or revocation request: from HTTP Basic, else the form.
-fn request_client_id(incoming: &Incoming) -> Option<String> {
-    let req = incoming.request();
-    if let Some(basic) = req
-        .header_value("authorization")
-        .and_then(parse_basic_authorization)
-    {
-        return Some(basic.client_id);
-    }
-    if !req.is_form() {
-        return None;
-    }
-    let body = std::str::from_utf8(&incoming.body).ok()?;
-    parse_form(body).ok()?.get("client_id").map(str::to_owned)
+/// `POST /token`.
+pub(crate) async fn token(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    let resp = state.provider.token(&incoming.request()).await;
+    cors(&state, &incoming, resp).await
 }
 
-/// The origin of an http(s) URL.
-fn origin_of(uri: &str) -> Option<String> {
-    let url = url::Url::parse(uri).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+/// `GET|POST /userinfo`.
+pub(crate) async fn userinfo(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    let resp = state.provider.userinfo(&incoming.request()).await;
+    cors(&state, &incoming, resp).await
+}
+
+/// `POST /revoke` (RFC 7009; no CORS).
+pub(crate) async fn revoke(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    into_axum(state.provider.revoke(&incoming.request()).await)
+}
+
+/// `POST /introspect` (RFC 7662; for resource servers, so no CORS).
+pub(crate) async fn introspect(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
+    into_axum(state.provider.introspect(&incoming.request()).await)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::flow::logout::{EndSession, LogoutRequest};
+use opkit::flow::logout::{EndSession, LogoutOutcome, LogoutRequest};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::StoreError;
@@ -39,7 +39,7 @@ impl EndSession for BrowserSession<'_> {
         &self,
         _subject: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        // Only this browser's session; the cookie is cleared on the response.
+        // Only this browser's session; `finish` clears the cookie on the response.
         session::end_session(self.state, self.incoming);
         std::future::ready(Ok(()))
     }
@@ -113,21 +113,18 @@ fn ask(
     Ok(page)
 }
 
-/// End the session and send the user on: back to the client, or a "signed out" page.
+/// End the session and send the user on: back to the client, or to the "signed out" page.
 async fn finish(state: &AppState, incoming: &Incoming, request: &LogoutRequest) -> HttpResponse {
     let host = BrowserSession { state, incoming };
-    match state.provider.finish_logout(request, &host).await {
-        Ok(outcome) => {
-            let mut resp = outcome.into_http();
-            resp.headers
-                .push(("set-cookie", session::end_session(state, incoming)));
-            resp
-        }
+    let resp = match state.provider.finish_logout(request, &host).await {
+        Ok(LogoutOutcome::Redirect(location)) => HttpResponse::redirect(location),
+        Ok(LogoutOutcome::LoggedOut) => pages::signed_out(state.issuer()),
         Err(err) => {
             eprintln!("logout failed: {err}");
-            pages::server_error()
+            return pages::server_error();
         }
-    }
+    };
+    resp.with_header("set-cookie", session::clear_cookie(state))
 }
 
 /// `POST /logout/{id}`: the user's answer on the confirmation page.

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             print!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
-        Ok(Command::Run(settings)) => settings,
+        Ok(Command::Run(settings)) => *settings,
         Err(e) => {
             eprintln!("error: {e}\n\nRun with --help for usage.");
             return ExitCode::from(2);

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use opkit::flow::authorize::escape_html as esc;
 use opkit::http::HttpResponse;
-use opkit::Error;
+use opkit::{Error, ErrorKind};
 
 use super::web::{into_axum, Incoming};
 use super::AppState;
@@ -20,6 +20,8 @@ main{max-width:28rem;margin:4rem auto;background:#fff;padding:2rem;border-radius
 box-shadow:0 1px 4px rgba(0,0,0,.12)}\
 main.wide{max-width:56rem}\
 h1{font-size:1.35rem;margin:0 0 1rem}\
+h2{font-size:1.05rem;margin:1.5rem 0 .5rem}\
+a{color:#2456c7}\
 label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
 input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem;\
 border:1px solid #b8bfcc;border-radius:.4rem;font-size:1rem}\
@@ -32,7 +34,8 @@ button.secondary{background:#fff;color:#2456c7}\
 .muted{color:#5b6475;font-size:.9rem}\
 ul.scopes{padding-left:1.2rem}\
 pre{background:#f4f5f7;padding:.75rem;border-radius:.4rem;overflow:auto;font-size:.85rem}\
-code{word-break:break-all}";
+code{overflow-wrap:anywhere}\
+@media (max-width:32rem){body{background:#fff}main{margin:0 auto;box-shadow:none;border-radius:0}}";
 
 /// A complete page around `body` (already HTML); `title` is escaped here.
 pub(crate) fn layout(title: &str, body: &str, wide: bool) -> String {
@@ -137,7 +140,16 @@ pub(crate) fn authorization_error(err: &Error) -> HttpResponse {
         esc(err.code().as_str()),
         esc(&err.description())
     );
-    html(err.status(), layout("Sign-in refused", &body, false), None)
+    error_page(err, layout("Sign-in refused", &body, false))
+}
+
+/// An error page for `err`, with its status and, for a `405`, the `Allow` header it names.
+fn error_page(err: &Error, page: String) -> HttpResponse {
+    let resp = html(err.status(), page, None);
+    match err.kind() {
+        ErrorKind::MethodNotAllowed(allow) => resp.set_header("allow", *allow),
+        _ => resp,
+    }
 }
 
 /// What the login page shows.
@@ -224,7 +236,12 @@ pub(crate) fn consent(view: &ConsentView<'_>) -> HttpResponse {
         "<h1>Allow access?</h1><p><strong>{}</strong> wants to:</p><ul class=\"scopes\">",
         esc(view.client_name)
     );
-    for scope in &view.scopes {
+    // offline_access gets the notice below rather than a line of the list.
+    let listed = view
+        .scopes
+        .iter()
+        .filter(|s| !(view.offline_access && **s == "offline_access"));
+    for scope in listed {
         match describe_scope(scope) {
             Some(text) => {
                 let _ = write!(body, "<li>{}</li>", esc(text));
@@ -349,5 +366,16 @@ pub(crate) fn logout_error(err: &Error) -> HttpResponse {
         esc(err.code().as_str()),
         esc(&err.description())
     );
-    html(err.status(), layout("Sign-out refused", &body, false), None)
+    error_page(err, layout("Sign-out refused", &body, false))
+}
+
+/// After a logout that sends the user nowhere in particular
+/// ([`opkit::flow::logout::LogoutOutcome::LoggedOut`]).
+pub(crate) fn signed_out(issuer: &str) -> HttpResponse {
+    let body = format!(
+        "<h1>Signed out</h1><p>You are signed out of this provider.</p>\
+         <p class=\"muted\"><a href=\"{}\">Home</a></p>",
+        esc(&format!("{issuer}/"))
+    );
+    html(200, layout("Signed out", &body, false), None)
 }

@@ -67,13 +67,16 @@ pub(crate) fn start_session(
     Ok((record, policy.set(SESSION_COOKIE, &id)))
 }
 
-/// End the browser's login session; the `Set-Cookie` value that deletes the cookie.
-pub(crate) fn end_session(state: &AppState, incoming: &Incoming) -> String {
-    let policy = cookie_policy(state);
-    if let Some(id) = incoming.cookie(&policy.name(SESSION_COOKIE)) {
+/// End the browser's login session (server-side; see [`clear_cookie`] for the cookie).
+pub(crate) fn end_session(state: &AppState, incoming: &Incoming) {
+    if let Some(id) = incoming.cookie(&cookie_policy(state).name(SESSION_COOKIE)) {
         state.sessions.remove(id);
     }
-    policy.clear(SESSION_COOKIE)
+}
+
+/// The `Set-Cookie` value that deletes the login session cookie.
+pub(crate) fn clear_cookie(state: &AppState) -> String {
+    cookie_policy(state).clear(SESSION_COOKIE)
 }
 
 /// The browser's binding cookie, or a new one (to be set with the response).

@@ -74,11 +74,6 @@ impl Incoming {
             .map(|(_, v)| v.trim_matches('"'))
             .filter(|v| !v.is_empty())
     }
-
-    /// A header as text, if present and visible ASCII.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 /// Headers that may legitimately appear more than once; for any other, a later value replaces

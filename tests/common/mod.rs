@@ -56,8 +56,10 @@ fn key_pems() -> &'static (String, String) {
 pub fn keys() -> KeySet {
     let (es, rs) = key_pems();
     let mut keys = KeySet::new();
-    keys.insert(SigningKey::from_pem("es-1", es).unwrap()).unwrap();
-    keys.insert(SigningKey::from_pem("rs-1", rs).unwrap()).unwrap();
+    keys.insert(SigningKey::from_pem("es-1", es).unwrap())
+        .unwrap();
+    keys.insert(SigningKey::from_pem("rs-1", rs).unwrap())
+        .unwrap();
     keys
 }
 
@@ -168,7 +170,11 @@ impl Harness {
     }
 
     /// POST a form to the token endpoint, with Basic credentials if given.
-    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value, HttpResponse) {
+    pub async fn token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, Value, HttpResponse) {
         let body = serde_urlencoded::to_string(form).unwrap();
         let auth = basic.map(|(id, secret)| basic_header(id, secret));
         let mut req = HttpRequest::new(Method::Post)
@@ -230,7 +236,9 @@ pub fn enc(s: &str) -> String {
 }
 
 /// The parameters of an authorization response (query, fragment or form post).
-pub fn response_params(resp: &opkit::flow::authorize::AuthorizationResponse) -> Vec<(String, String)> {
+pub fn response_params(
+    resp: &opkit::flow::authorize::AuthorizationResponse,
+) -> Vec<(String, String)> {
     match resp.location() {
         Some(location) => {
             let (_, params) = location
@@ -241,22 +249,42 @@ pub fn response_params(resp: &opkit::flow::authorize::AuthorizationResponse) -> 
                 .into_owned()
                 .collect()
         }
-        None => ["code", "state", "iss", "id_token", "access_token", "token_type", "expires_in", "error", "error_description", "scope"]
-            .iter()
-            .filter_map(|n| resp.param(n).map(|v| (n.to_string(), v.to_owned())))
-            .collect(),
+        None => [
+            "code",
+            "state",
+            "iss",
+            "id_token",
+            "access_token",
+            "token_type",
+            "expires_in",
+            "error",
+            "error_description",
+            "scope",
+        ]
+        .iter()
+        .filter_map(|n| resp.param(n).map(|v| (n.to_string(), v.to_owned())))
+        .collect(),
     }
 }
 
 pub fn param(params: &[(String, String)], name: &str) -> Option<String> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
 }
 
 /// Decode a JWT and verify it with the independent `jsonwebtoken` crate against our JWKS.
-pub fn verify_jwt(provider: &TestProvider, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+pub fn verify_jwt(
+    provider: &TestProvider,
+    token: &str,
+    audience: &str,
+) -> (jsonwebtoken::Header, Value) {
     let header = jsonwebtoken::decode_header(token).unwrap();
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(provider.jwks_json()).unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in JWKS");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in JWKS");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_audience(&[audience]);
