@@ -138,6 +138,7 @@ fn client(id: &str, client_id: &str) -> Client {
         },
         date_created: issued_at(),
         date_modified: issued_at(),
+        revision: 0,
     }
 }
 
@@ -397,6 +398,7 @@ async fn client_update<S: ClientStore>(s: &S) {
         updated,
         true,
     );
+    a2.revision += 1;
     let got = ok(s.client("kit-client-ua").await, CLIENTS, "client");
     same(
         CLIENTS,
@@ -411,6 +413,20 @@ async fn client_update<S: ClientStore>(s: &S) {
         got.as_deref(),
         Some(&a2),
     );
+
+    // An update based on an older revision is refused and changes nothing.
+    let mut stale = a.clone();
+    stale.settings.name = "Stale".to_owned();
+    match s.update_client(stale).await {
+        Err(e) if e.kind() == StoreErrorKind::Conflict => {}
+        other => broken(
+            CLIENTS,
+            "update_client with a stale revision fails with Conflict",
+            format_args!("got {other:?}"),
+        ),
+    }
+    let kept = ok(s.client_by_id("kit-upd-a").await, CLIENTS, "client_by_id");
+    same(CLIENTS, "a stale update changes nothing", kept.as_deref(), Some(&a2));
 
     let missing = client("kit-upd-missing", "kit-client-umissing");
     let updated = ok(s.update_client(missing).await, CLIENTS, "update_client");

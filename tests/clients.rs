@@ -329,3 +329,31 @@ async fn cors_only_for_listed_origins() {
     assert_eq!(manage(&h, Method::Put, Some(&c.client.id), "", Some(body)).await.0, 200);
     assert_eq!(preflight("https://spa.example").await.status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_secret_changes_are_never_lost() {
+    let h = std::sync::Arc::new(Harness::new());
+    let c = h.client(json!({"grant_types": ["client_credentials"], "redirect_uris": []})).await;
+    let id = c.client.id.clone();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (h, id, barrier) = (h.clone(), id.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                h.provider.add_client_secret(&id, &format!("s{i}"), None).await.unwrap()
+            })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for t in tasks {
+        added.push(t.await.unwrap());
+    }
+    let stored = h.store_client(&c.client.client_id).await;
+    assert_eq!(stored.secrets.len(), 9, "the default secret and all eight added ones");
+    for (secret, plaintext) in &added {
+        assert!(stored.secrets.iter().any(|s| s.id == secret.id));
+        let (status, _, _) = h.token(&[("grant_type", "client_credentials")], Some((&c.client.client_id, plaintext))).await;
+        assert_eq!(status, 200);
+    }
+}

@@ -68,13 +68,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         if expires_at.is_some_and(|e| e <= now) {
             return Err(CredentialError::ExpiryInPast);
         }
-        let existing = self.clients.client_by_id(id).await?.ok_or(CredentialError::NotFound)?;
-        if existing.is_public() {
-            return Err(CredentialError::PublicClient);
-        }
-        if existing.secrets.len() >= MAX_SECRETS {
-            return Err(CredentialError::TooMany);
-        }
         let issued = IssuedSecret::generate(&*self.rng)?;
         let secret = ClientSecret {
             id: uuid_v7(&*self.rng, now)?,
@@ -83,27 +76,33 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             created_at: now,
             expires_at,
         };
-        let mut client = super::Client::clone(&existing);
-        client.secrets.push(secret.clone());
-        client.date_modified = now.max(client.date_created);
-        if !self.clients.update_client(client).await? {
-            return Err(CredentialError::NotFound);
-        }
+        self.modify_client(id, |client, _| {
+            if client.is_public() {
+                return Err(CredentialError::PublicClient);
+            }
+            if client.secrets.len() >= MAX_SECRETS {
+                return Err(CredentialError::TooMany);
+            }
+            client.secrets.push(secret.clone());
+            Ok(())
+        })
+        .await?
+        .ok_or(CredentialError::NotFound)?;
         Ok((secret, issued.plaintext))
     }
 
     /// Revoke one secret of the client with management id `id`.
     pub async fn revoke_client_secret(&self, id: &str, secret_id: &str) -> Result<(), CredentialError> {
-        let existing = self.clients.client_by_id(id).await?.ok_or(CredentialError::NotFound)?;
-        if !existing.secrets.iter().any(|s| s.id == secret_id) {
-            return Err(CredentialError::NotFound);
-        }
-        let mut client = super::Client::clone(&existing);
-        client.secrets.retain(|s| s.id != secret_id);
-        client.date_modified = self.clock.now().max(client.date_created);
-        if !self.clients.update_client(client).await? {
-            return Err(CredentialError::NotFound);
-        }
+        self.modify_client(id, |client, _| {
+            let before = client.secrets.len();
+            client.secrets.retain(|s| s.id != secret_id);
+            if client.secrets.len() == before {
+                return Err(CredentialError::NotFound);
+            }
+            Ok(())
+        })
+        .await?
+        .ok_or(CredentialError::NotFound)?;
         Ok(())
     }
 }

@@ -49,6 +49,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             settings,
             date_created: now,
             date_modified: now,
+            revision: 0,
         };
         self.clients.insert_client(client.clone()).await?;
         Ok(ClientWithSecrets {
@@ -62,31 +63,58 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// becomes public loses its secrets; one that becomes confidential gets a new secret.
     /// `None` if there is no such client.
     pub async fn update_client(&self, id: &str, settings: ClientSettings) -> Result<Option<ClientWithSecrets>, Error> {
-        let Some(existing) = self.clients.client_by_id(id).await? else {
-            return Ok(None);
-        };
-        let now = self.clock.now();
-        let mut client = Client::clone(&existing);
-        let was_confidential = client.settings.token_endpoint_auth_method.is_confidential();
-        let mut new_secret = None;
-        if !settings.token_endpoint_auth_method.is_confidential() {
-            client.secrets.clear();
-        } else if !was_confidential || client.secrets.is_empty() {
-            if let Some((secret, plaintext)) = self.new_secret(&settings, now)? {
-                client.secrets = vec![secret];
-                new_secret = Some(plaintext);
-            }
-        }
-        client.settings = settings;
-        client.date_modified = now.max(client.date_created);
-        if !self.clients.update_client(client.clone()).await? {
-            return Ok(None);
-        }
-        Ok(Some(ClientWithSecrets {
+        let changed = self
+            .modify_client(id, |client, now| {
+                let was_confidential = client.settings.token_endpoint_auth_method.is_confidential();
+                let mut new_secret = None;
+                if !settings.token_endpoint_auth_method.is_confidential() {
+                    client.secrets.clear();
+                } else if !was_confidential || client.secrets.is_empty() {
+                    if let Some((secret, plaintext)) = self.new_secret(&settings, now)? {
+                        client.secrets = vec![secret];
+                        new_secret = Some(plaintext);
+                    }
+                }
+                client.settings = settings.clone();
+                Ok::<_, Error>(new_secret)
+            })
+            .await?;
+        Ok(changed.map(|(client, client_secret)| ClientWithSecrets {
             client,
-            client_secret: new_secret,
+            client_secret,
             registration_access_token: None,
         }))
+    }
+
+    /// Change a stored client without losing concurrent changes: `change` is applied to the
+    /// latest version and written only if nobody changed the client meanwhile; otherwise it is
+    /// applied again to the newer version. Returns the client as stored and what `change`
+    /// returned, or `None` if there is no client with this management `id`.
+    pub(crate) async fn modify_client<T, E: From<Error>>(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Client, OffsetDateTime) -> Result<T, E>,
+    ) -> Result<Option<(Client, T)>, E> {
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let Some(existing) = self.clients.client_by_id(id).await.map_err(Error::from)? else {
+                return Ok(None);
+            };
+            let now = self.clock.now();
+            let mut client = Client::clone(&existing);
+            let out = change(&mut client, now)?;
+            client.date_modified = now.max(client.date_created);
+            match self.clients.update_client(client.clone()).await {
+                Ok(true) => {
+                    client.revision += 1;
+                    return Ok(Some((client, out)));
+                }
+                Ok(false) => return Ok(None),
+                Err(e) if e.kind() == crate::store::StoreErrorKind::Conflict => continue,
+                Err(e) => return Err(Error::from(e).into()),
+            }
+        }
+        Err(Error::from(crate::store::StoreError::conflict("the client kept changing; try again")).into())
     }
 
     /// Delete a client (by management `id`) and revoke every grant made to it. Returns the

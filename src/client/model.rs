@@ -271,6 +271,10 @@ pub struct Client {
     /// When it was last modified.
     #[serde(with = "time::serde::rfc3339")]
     pub date_modified: OffsetDateTime,
+    /// Bumped by the store on every update; an update based on an older revision is refused
+    /// (optimistic concurrency, so concurrent changes are never lost).
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl Client {

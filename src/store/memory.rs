@@ -429,6 +429,7 @@ mod tests {
             },
             date_created: t(0),
             date_modified: t(0),
+            revision: 0,
         }
     }
 

@@ -120,11 +120,15 @@ pub trait ClientStore: Send + Sync {
     /// SQL: `INSERT INTO clients … ` (the unique constraints give the conflict).
     fn insert_client(&self, client: Client) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Replace the client with the same management `id`; `false` if there is none. opkit never
-    /// changes a client's `client_id`; a store refuses (with a conflict) an update that would take
-    /// over another client's `client_id`.
+    /// Replace the client with the same management `id`, if the stored one is at the same
+    /// [`Client::revision`] as `client` (the version the caller read), and store it with the
+    /// revision increased by one. `false` if there is no such client; a conflict
+    /// ([`StoreErrorKind::Conflict`]) if the stored revision differs (someone else changed it
+    /// meanwhile: re-read and retry) or the update would take over another client's
+    /// `client_id` (opkit never changes a `client_id`).
     ///
-    /// SQL: `UPDATE clients SET doc = $2 WHERE id = $1`.
+    /// SQL: `UPDATE clients SET doc = $2, revision = revision + 1 WHERE id = $1 AND revision =
+    /// $3` (zero rows: `SELECT 1 … WHERE id = $1` tells missing from stale).
     fn update_client(&self, client: Client) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// Delete the client with this management `id`, returning it.

@@ -66,12 +66,17 @@ impl ClientState {
         Ok(())
     }
 
-    /// Replace the client with the same id. A changed `client_id` is re-indexed, unless another
-    /// client holds it (a conflict, and nothing changes).
-    pub(super) fn update(&mut self, client: Client) -> Result<bool, StoreError> {
+    /// Replace the client with the same id if it is at the same revision (then bump it). A
+    /// changed `client_id` is re-indexed, unless another client holds it (a conflict, and
+    /// nothing changes).
+    pub(super) fn update(&mut self, mut client: Client) -> Result<bool, StoreError> {
         let Some(old) = self.by_id.get(&client.id) else {
             return Ok(false);
         };
+        if old.revision != client.revision {
+            return Err(StoreError::conflict("the client changed since it was read"));
+        }
+        client.revision += 1;
         if old.client_id != client.client_id {
             if self.by_client_id.contains_key(&client.client_id) {
                 return Err(StoreError::conflict("another client holds this client_id"));
