@@ -146,7 +146,10 @@ pub enum ErrorKind {
     RequestUriNotSupported,
     /// The `registration` parameter is not supported.
     RegistrationNotSupported,
-    /// The bearer token is missing, malformed, expired or revoked.
+    /// No bearer token came with a request that needs one (RFC 6750 §3.1: the challenge carries
+    /// no error code).
+    MissingToken,
+    /// The bearer token is malformed, expired or revoked.
     InvalidToken(&'static str),
     /// The token lacks a scope the resource needs.
     InsufficientScope(&'static str),
@@ -195,6 +198,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::RegistrationNotSupported => {
                 f.write_str("the registration parameter is not supported")
             }
+            ErrorKind::MissingToken => f.write_str("a bearer token is required"),
             ErrorKind::InvalidToken(reason) => f.write_str(reason),
             ErrorKind::InsufficientScope(reason) => f.write_str(reason),
             ErrorKind::InvalidRedirectUri(reason) => f.write_str(reason),
@@ -274,7 +278,7 @@ impl Error {
             K::RequestNotSupported => ErrorCode::RequestNotSupported,
             K::RequestUriNotSupported => ErrorCode::RequestUriNotSupported,
             K::RegistrationNotSupported => ErrorCode::RegistrationNotSupported,
-            K::InvalidToken(_) => ErrorCode::InvalidToken,
+            K::InvalidToken(_) | K::MissingToken => ErrorCode::InvalidToken,
             K::InsufficientScope(_) => ErrorCode::InsufficientScope,
             K::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
             K::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
@@ -291,7 +295,7 @@ impl Error {
             K::MethodNotAllowed(_) => 405,
             K::UnsupportedMediaType(_) => 415,
             K::TooLarge(_) => 413,
-            K::ClientAuthenticationFailed(_) | K::InvalidToken(_) => 401,
+            K::ClientAuthenticationFailed(_) | K::InvalidToken(_) | K::MissingToken => 401,
             K::UnknownClient => 400,
             K::InsufficientScope(_) => 403,
             K::AccessDenied(_) => 403,

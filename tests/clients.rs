@@ -98,8 +98,9 @@ async fn registration_with_initial_access_token() {
     let h = Harness::with_config(|c| c.registration = RegistrationPolicy::InitialAccessToken(SecretHash::of("let-me-in")));
     let body = json!({"redirect_uris": [REDIRECT]});
     let (status, err) = register(&h, body.clone(), None).await;
+    assert_eq!((status, err["error"].as_str()), (401, None), "RFC 6750 §3.1: no error code without credentials");
+    let (status, err) = register(&h, body.clone(), Some("wrong")).await;
     assert_eq!((status, err["error"].as_str()), (401, Some("invalid_token")));
-    assert_eq!(register(&h, body.clone(), Some("wrong")).await.0, 401);
     assert_eq!(register(&h, body, Some("let-me-in")).await.0, 201);
 }
 

@@ -637,6 +637,19 @@ async fn registration_token_and_demo_client() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "RFC 6750 §3.1: no error code without credentials: {challenge}"
+    );
+    let resp = http
+        .post(registration)
+        .bearer_auth("wrong")
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
     let err: Value = resp.json().await.unwrap();
     assert_eq!(err["error"], "invalid_token");
     let resp = http

@@ -394,11 +394,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             RegistrationPolicy::Closed => {
                 return HttpResponse::oauth_error(&Error::new(ErrorKind::AccessDenied("dynamic registration is disabled".into())))
             }
-            RegistrationPolicy::InitialAccessToken(hash) => {
-                if !req.bearer_token().is_some_and(|t| hash.matches(t)) {
-                    return HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("a valid initial access token is required")));
-                }
-            }
+            RegistrationPolicy::InitialAccessToken(hash) => match req.require_bearer() {
+                Ok(token) if hash.matches(token) => {}
+                Ok(_) => return HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("invalid initial access token"))),
+                Err(err) => return HttpResponse::oauth_error(&err),
+            },
         }
         if req.method != Method::Post {
             return HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed("POST").into());
@@ -421,8 +421,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// `DELETE` with the registration access token as a bearer token.
     pub async fn registration_client(&self, req: &HttpRequest<'_>, client_id: &str) -> HttpResponse {
         let unauthorized = || HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("invalid registration access token")));
-        let Some(token) = req.bearer_token() else {
-            return unauthorized();
+        let token = match req.require_bearer() {
+            Ok(token) => token,
+            Err(err) => return HttpResponse::oauth_error(&err),
         };
         let client = match self.clients.client(client_id).await {
             Ok(Some(c)) => c,

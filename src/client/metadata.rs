@@ -72,8 +72,20 @@ pub enum MetadataSource {
     Registration,
 }
 
-/// Members of a management request the server sets itself; echoing them back is harmless.
-const READ_ONLY: [&str; 6] = ["id", "client_id", "client_secret", "date_created", "date_modified", "client_secrets"];
+/// Members the server sets itself (management API and RFC 7591 / 7592 responses). Sending them
+/// back is harmless: they are ignored, never stored (RFC 7592 §2.2).
+const READ_ONLY: [&str; 10] = [
+    "id",
+    "client_id",
+    "client_secret",
+    "date_created",
+    "date_modified",
+    "client_secrets",
+    "registration_access_token",
+    "registration_client_uri",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+];
 
 /// RFC 7591 / OIDC registration members that opkit understands or deliberately keeps.
 const REGISTRATION_KNOWN: [&str; 12] = [
@@ -182,7 +194,21 @@ pub fn validate(
 
     let allowed_scopes = if management {
         match opt_string_list(doc, "allowed_scopes")? {
-            Some(list) => Scopes::from_values(&list).map_err(|_| MetadataError::invalid("allowed_scopes", "malformed scope value"))?,
+            Some(list) => {
+                let mut scopes = Scopes::new();
+                for value in &list {
+                    match Scopes::parse(value) {
+                        Ok(one) if one.len() == 1 && one.to_string() == *value => scopes.insert(value),
+                        _ => {
+                            return Err(MetadataError::invalid(
+                                "allowed_scopes",
+                                format!("not a single scope value: {:?}", shorten(value)),
+                            ))
+                        }
+                    }
+                }
+                scopes
+            }
             None => default_scopes(),
         }
     } else {

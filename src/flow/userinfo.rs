@@ -54,23 +54,19 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     fn userinfo_token<'a>(&self, req: &'a HttpRequest<'a>) -> Result<Cow<'a, str>, Error> {
-        let missing = || Error::new(ErrorKind::InvalidToken("an access token is required"));
-        let header = req.header_value("authorization").is_some();
         match req.method {
-            Method::Get if header => req.bearer_token().map(Cow::Borrowed).ok_or_else(missing),
-            Method::Get => Err(missing()),
+            Method::Get => req.require_bearer().map(Cow::Borrowed),
             Method::Post => {
-                let form = if req.is_form() && !req.body.is_empty() {
-                    Some(self.read_form(req)?)
+                let in_body = if req.is_form() && !req.body.is_empty() {
+                    self.read_form(req)?.get("access_token").map(str::to_owned)
                 } else {
                     None
                 };
-                let in_body = form.as_ref().and_then(|f| f.get("access_token"));
-                match (header, in_body) {
+                match (req.header_count("authorization") > 0, in_body) {
                     (true, Some(_)) => Err(ErrorKind::MalformedRequest("the access token was sent in more than one way".into()).into()),
-                    (true, None) => req.bearer_token().map(Cow::Borrowed).ok_or_else(missing),
-                    (false, Some(token)) => Ok(Cow::Owned(token.to_owned())),
-                    (false, None) => Err(missing()),
+                    (true, None) => req.require_bearer().map(Cow::Borrowed),
+                    (false, Some(token)) => Ok(Cow::Owned(token)),
+                    (false, None) => Err(ErrorKind::MissingToken.into()),
                 }
             }
             _ => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),

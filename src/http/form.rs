@@ -41,6 +41,28 @@ pub fn parse_form(input: &str) -> Result<FormParams<'_>, Error> {
     Ok(FormParams { pairs })
 }
 
+/// Parse like [`parse_form`], but keep the first value of a repeated parameter and report the
+/// first repeated name, for a caller that must decide later how to refuse it (the
+/// authorization endpoint redirects the error once the client is trusted).
+pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<String>), Error> {
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    let mut duplicate = None;
+    for (name, value) in url::form_urlencoded::parse(input.as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        if pairs.iter().any(|(n, _)| *n == name) {
+            duplicate.get_or_insert_with(|| name.into_owned());
+            continue;
+        }
+        if pairs.len() == MAX_PARAMS {
+            return Err(ErrorKind::TooLarge("the parameter list").into());
+        }
+        pairs.push((name, value));
+    }
+    Ok((FormParams { pairs }, duplicate))
+}
+
 impl<'a> FormParams<'a> {
     /// The value of a parameter.
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -10,6 +10,6 @@ mod request;
 mod response;
 
 pub use basic::{parse_basic_authorization, BasicCredentials};
-pub use form::{parse_form, FormParams};
+pub use form::{parse_form, parse_form_keep_first, FormParams};
 pub use request::{HttpRequest, Method};
 pub use response::HttpResponse;

@@ -158,6 +158,26 @@ impl<'a> HttpRequest<'a> {
     }
 }
 
+impl<'a> HttpRequest<'a> {
+    /// The bearer token of the `Authorization` header, or the RFC 6750 §3.1 error: no token (or
+    /// another scheme) is [`ErrorKind::MissingToken`], a second `Authorization` header is
+    /// `invalid_request`, a malformed token is `invalid_token`.
+    pub fn require_bearer(&self) -> Result<&'a str, crate::error::Error> {
+        use crate::error::ErrorKind;
+        match self.header_count("authorization") {
+            0 => return Err(ErrorKind::MissingToken.into()),
+            1 => {}
+            _ => return Err(ErrorKind::MalformedRequest("more than one Authorization header".into()).into()),
+        }
+        let value = self.header_value("authorization").unwrap_or_default();
+        if value.len() < 7 || !value[..7].eq_ignore_ascii_case(b"bearer ") {
+            return Err(ErrorKind::MissingToken.into());
+        }
+        self.bearer_token()
+            .ok_or_else(|| ErrorKind::InvalidToken("malformed bearer token").into())
+    }
+}
+
 #[cfg(test)]
 mod bearer_tests {
     use super::*;

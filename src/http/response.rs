@@ -75,6 +75,15 @@ impl HttpResponse {
     /// The RFC 6749 §5.2 JSON error response for `err`, with `WWW-Authenticate` where the
     /// status is 401.
     pub fn oauth_error(err: &Error) -> Self {
+        if let crate::error::ErrorKind::MissingToken = err.kind() {
+            // RFC 6750 §3.1: no error information when no credentials were sent.
+            return HttpResponse {
+                status: 401,
+                headers: vec![("www-authenticate", "Bearer realm=\"opkit\"".to_owned())],
+                body: Vec::new(),
+            }
+            .no_store();
+        }
         let mut resp = Self::json_no_store(err.status(), error_json(err));
         if err.status() == 401 {
             let challenge = match err.code() {

@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{AuthorizationResponse, AuthorizeOutcome, PendingAuthorization, Session};
+use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
@@ -16,17 +17,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     pub(super) async fn finish(
         &self,
         pending: &PendingAuthorization,
+        client: &Client,
         session: &Session,
         scopes: Scopes,
         now: OffsetDateTime,
     ) -> AuthorizeOutcome {
-        // The client may have changed while the user was on the login or consent page.
-        let client = match self.clients.client(&pending.client_id).await {
-            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => c,
-            Ok(_) => return AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into()),
-            Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
-        };
-        match self.issue(pending, &client, session, scopes, now).await {
+        match self.issue(pending, client, session, scopes, now).await {
             Ok(resp) => AuthorizeOutcome::Respond(resp),
             Err(err) => self.fail_with(pending, err),
         }
@@ -35,7 +31,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     async fn issue(
         &self,
         pending: &PendingAuthorization,
-        client: &crate::client::Client,
+        client: &Client,
         session: &Session,
         scopes: Scopes,
         now: OffsetDateTime,

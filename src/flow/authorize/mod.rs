@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 pub use params::AuthorizationParams;
 pub use response::{escape_html, AuthorizationResponse, ResponseMode};
 
-use crate::client::ResponseType;
+use crate::client::{Client, ResponseType};
 use crate::error::{Error, ErrorKind};
 use crate::http::HttpRequest;
 use crate::pkce::CodeChallenge;
@@ -185,20 +185,31 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// [`Provider::authorize`] for parameters the host parsed itself.
     pub async fn authorize_params(&self, params: &AuthorizationParams, session: Option<&Session>) -> AuthorizeOutcome {
         match self.validate_authorization(params).await {
-            Ok(pending) => self.advance(pending, session, None).await,
+            Ok((pending, client)) => self.advance(pending, &client, session, None).await,
             Err(validate::Rejection::Page(err)) => AuthorizeOutcome::ErrorPage(err),
             Err(validate::Rejection::Redirect(resp)) => AuthorizeOutcome::Respond(resp),
         }
     }
 
     /// Continue a pending request after the login or consent page.
+    ///
+    /// The client may have changed while the user was on the page: if it was deleted or no
+    /// longer lists the redirect URI, the answer is an error page, never a redirect.
     pub async fn resume(
         &self,
         pending: PendingAuthorization,
         session: Option<&Session>,
         consent: Option<ConsentDecision>,
     ) -> AuthorizeOutcome {
-        self.advance(pending, session, consent).await
+        let client = match self.clients.client(&pending.client_id).await {
+            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => c,
+            Ok(Some(_)) => {
+                return AuthorizeOutcome::ErrorPage(ErrorKind::UntrustedRedirectUri("no longer registered for this client").into())
+            }
+            Ok(None) => return AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into()),
+            Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
+        };
+        self.advance(pending, &client, session, consent).await
     }
 
     /// The user cancelled on the login or consent page: answer the client with
@@ -212,6 +223,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     async fn advance(
         &self,
         mut pending: PendingAuthorization,
+        client: &Client,
         session: Option<&Session>,
         consent: Option<ConsentDecision>,
     ) -> AuthorizeOutcome {
@@ -241,13 +253,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 if let Err(e) = self.record_consent(&session.subject, &pending.client_id, &granted, now).await {
                     return self.fail_with(&pending, e);
                 }
-                self.finish(&pending, session, granted, now).await
+                self.finish(&pending, client, session, granted, now).await
             }
             None => match self.needs_consent(&pending, &session.subject).await {
                 Err(e) => self.fail_with(&pending, e),
                 Ok(false) => {
                     let scopes = pending.scopes.clone();
-                    self.finish(&pending, session, scopes, now).await
+                    self.finish(&pending, client, session, scopes, now).await
                 }
                 Ok(true) if pending.prompt.none => self.fail(&pending, ErrorKind::ConsentRequired),
                 Ok(true) => {

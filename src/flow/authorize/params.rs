@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::http::{parse_form, FormParams, HttpRequest, Method};
+use crate::http::{parse_form_keep_first, FormParams, HttpRequest, Method};
 
 /// Longest value accepted for `state` and `nonce`.
 pub(crate) const MAX_STATE_LEN: usize = 2048;
@@ -43,6 +43,10 @@ pub struct AuthorizationParams {
     pub request_uri: Option<String>,
     /// `registration` (not supported)
     pub registration: Option<String>,
+    /// The first parameter sent more than once (its first value is kept above). The request is
+    /// refused: with an error page when it is `client_id` or `redirect_uri`, otherwise with an
+    /// `invalid_request` redirect once the client is trusted.
+    pub duplicate: Option<String>,
 }
 
 impl AuthorizationParams {
@@ -53,7 +57,8 @@ impl AuthorizationParams {
                 if req.query.len() > config.max_query {
                     return Err(ErrorKind::TooLarge("the query string").into());
                 }
-                Ok(Self::from_form(&parse_form(req.query)?))
+                let (form, duplicate) = parse_form_keep_first(req.query)?;
+                Ok(Self::from_form(&form).with_duplicate(duplicate))
             }
             Method::Post => {
                 if req.body.len() > config.max_query {
@@ -64,7 +69,8 @@ impl AuthorizationParams {
                 }
                 let body = std::str::from_utf8(req.body)
                     .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
-                Ok(Self::from_form(&parse_form(body)?))
+                let (form, duplicate) = parse_form_keep_first(body)?;
+                Ok(Self::from_form(&form).with_duplicate(duplicate))
             }
             _ => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
         }
@@ -90,6 +96,12 @@ impl AuthorizationParams {
             request: get("request"),
             request_uri: get("request_uri"),
             registration: get("registration"),
+            duplicate: None,
         }
+    }
+
+    fn with_duplicate(mut self, duplicate: Option<String>) -> Self {
+        self.duplicate = duplicate;
+        self
     }
 }

@@ -3,6 +3,7 @@
 //! back to the client.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::params::{AuthorizationParams, MAX_STATE_LEN};
 use super::{AuthorizationResponse, PendingAuthorization, Prompt, ResponseMode};
@@ -35,8 +36,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     pub(super) async fn validate_authorization(
         &self,
         p: &AuthorizationParams,
-    ) -> Result<PendingAuthorization, Rejection> {
+    ) -> Result<(PendingAuthorization, Arc<Client>), Rejection> {
         // The client and redirect URI first: nothing is redirected before both are trusted.
+        if let Some(dup) = p.duplicate.as_deref().filter(|d| matches!(*d, "client_id" | "redirect_uri")) {
+            return Err(page(ErrorKind::DuplicateParameter(dup.to_owned())));
+        }
         let client_id = p
             .client_id
             .as_deref()
@@ -82,6 +86,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Rejection::Redirect(resp)
         };
 
+        if let Some(dup) = &p.duplicate {
+            return Err(redirect(ErrorKind::DuplicateParameter(dup.clone())));
+        }
         if p.request.is_some() {
             return Err(redirect(ErrorKind::RequestNotSupported));
         }
@@ -154,7 +161,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
 
         let now = self.clock.now();
-        Ok(PendingAuthorization {
+        let pending = PendingAuthorization {
             client_id: client.client_id.clone(),
             client_name: client.settings.name.clone(),
             redirect_uri,
@@ -172,7 +179,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             login_after: (prompt.login || prompt.select_account).then_some(now),
             consent_subject: None,
             created_at: now,
-        })
+        };
+        Ok((pending, client))
     }
 
     /// The scopes of the request: well-formed, all allowed for the client. `offline_access`
