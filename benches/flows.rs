@@ -2,10 +2,14 @@
 //! stores, the pure pieces they are made of, and the floors they are compared with (ring
 //! signing the same JWS signing inputs and nothing else).
 //!
-//! Run: `cargo bench --bench flows` (see `benches/README.md`). After criterion, the binary
-//! measures the headline ratios with the two benchmarks interleaved in short alternating
-//! slices, which is far less sensitive to other load on the machine than comparing two
-//! criterion estimates taken minutes apart; set `OPKIT_BENCH_RATIOS=0` to skip that.
+//! Run: `cargo bench --bench flows` (see `benches/README.md`).
+//!
+//! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, user + system), not
+//! wall time: the 2-core machine this runs on is shared with other builds, and wall time there
+//! mostly measures how often the scheduler lets the benchmark run. Set `OPKIT_BENCH_CLOCK=wall`
+//! for criterion's usual wall clock. After criterion, a whole run (no filter) prints the
+//! headline ratios twice: from this run's criterion estimates, and measured with the two
+//! benchmarks interleaved in short alternating slices; `OPKIT_BENCH_RATIOS=0` skips them.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -20,10 +24,12 @@ use opkit::claims::UserClaims;
 use opkit::client::metadata::{validate, MetadataSource};
 use opkit::client::ClientWithSecrets;
 use opkit::flow::authorize::AuthorizationParams;
+use opkit::flow::token::TokenResponse;
 use opkit::host::SystemRng;
 use opkit::http::{parse_basic_authorization, parse_form, HttpRequest, HttpResponse, Method};
 use opkit::jose::KeySet;
 use opkit::pkce::{ChallengeMethod, CodeChallenge};
+use opkit::secret::IssuedSecret;
 use opkit::store::{MemoryStore, MemoryUsers};
 use opkit::{AuthorizeOutcome, Config, ConsentDecision, Provider, Session};
 use ring::rand::SystemRandom;
@@ -55,6 +61,134 @@ fn block_on<F: Future>(fut: F) -> F::Output {
         }
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// The clock: this thread's CPU time, so that other processes on the machine do not count.
+
+mod clock {
+    use std::time::{Duration, Instant};
+
+    use criterion::measurement::{Measurement, ValueFormatter};
+    use criterion::Throughput;
+
+    /// This thread's CPU time (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)` through the
+    /// `cpu-time` crate), or `None` where the platform has no such clock.
+    fn thread_cpu_ns() -> Option<u64> {
+        let t = cpu_time::ThreadTime::try_now().ok()?;
+        u64::try_from(t.as_duration().as_nanos()).ok()
+    }
+
+    /// Thread CPU time, or wall time where that is not available or `OPKIT_BENCH_CLOCK=wall`.
+    #[derive(Clone, Copy)]
+    pub struct Clock {
+        cpu: bool,
+        epoch: Instant,
+    }
+
+    impl Clock {
+        pub fn from_env() -> Clock {
+            let wall = std::env::var("OPKIT_BENCH_CLOCK").as_deref() == Ok("wall");
+            Clock {
+                cpu: !wall && thread_cpu_ns().is_some(),
+                epoch: Instant::now(),
+            }
+        }
+
+        pub fn name(&self) -> &'static str {
+            if self.cpu {
+                "thread CPU time"
+            } else {
+                "wall time"
+            }
+        }
+
+        /// Nanoseconds on this clock since some fixed point.
+        pub fn now(&self) -> u64 {
+            match self.cpu.then(thread_cpu_ns).flatten() {
+                Some(ns) => ns,
+                None => self.epoch.elapsed().as_nanos() as u64,
+            }
+        }
+
+        /// How long `f` takes on this clock.
+        pub fn time(&self, f: impl FnOnce()) -> Duration {
+            let start = self.now();
+            f();
+            Duration::from_nanos(self.now().saturating_sub(start))
+        }
+    }
+
+    impl Measurement for Clock {
+        type Intermediate = u64;
+        type Value = Duration;
+
+        fn start(&self) -> u64 {
+            self.now()
+        }
+        fn end(&self, start: u64) -> Duration {
+            Duration::from_nanos(self.now().saturating_sub(start))
+        }
+        fn add(&self, a: &Duration, b: &Duration) -> Duration {
+            *a + *b
+        }
+        fn zero(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn to_f64(&self, d: &Duration) -> f64 {
+            d.as_nanos() as f64
+        }
+        fn formatter(&self) -> &dyn ValueFormatter {
+            &Nanoseconds
+        }
+    }
+
+    /// Formats nanoseconds as criterion's wall clock does.
+    struct Nanoseconds;
+
+    impl ValueFormatter for Nanoseconds {
+        fn scale_values(&self, ns: f64, values: &mut [f64]) -> &'static str {
+            let (factor, unit) = if ns < 1.0 {
+                (1e3, "ps")
+            } else if ns < 1e3 {
+                (1.0, "ns")
+            } else if ns < 1e6 {
+                (1e-3, "µs")
+            } else if ns < 1e9 {
+                (1e-6, "ms")
+            } else {
+                (1e-9, "s")
+            };
+            for v in values {
+                *v *= factor;
+            }
+            unit
+        }
+
+        fn scale_throughputs(
+            &self,
+            typical: f64,
+            t: &Throughput,
+            values: &mut [f64],
+        ) -> &'static str {
+            let per = match *t {
+                Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => {
+                    n as f64
+                }
+            };
+            let _ = typical;
+            for v in values {
+                *v = per * 1e9 / *v;
+            }
+            "/s"
+        }
+
+        fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+            "ns"
+        }
+    }
+}
+
+use clock::Clock;
 
 // ---------------------------------------------------------------------------------------------
 // Fixture: one provider, its clients, a user with standing consent.
@@ -279,7 +413,7 @@ impl Fixture {
     #[inline(never)]
     fn implicit(&self) -> HttpResponse {
         let resp = self.authorize(&implicit_query(&self.implicit.id));
-        debug_assert!(resp.param("id_token").is_some() && resp.param("access_token").is_some());
+        assert!(resp.param("id_token").is_some() && resp.param("access_token").is_some());
         resp.into_http()
     }
 }
@@ -332,13 +466,20 @@ impl Floor {
             .unwrap();
         let code = token_json(&f.code_flow(&f.es256));
         let service = token_json(&f.client_credentials());
-        Floor {
+        let floor = Floor {
             rng,
             key,
             id_token: signing_input(code["id_token"].as_str().unwrap()),
             access_token: signing_input(code["access_token"].as_str().unwrap()),
             service_token: signing_input(service["access_token"].as_str().unwrap()),
-        }
+        };
+        eprintln!(
+            "floor signing inputs: ID token {} bytes, access token {} bytes, client-credentials access token {} bytes",
+            floor.id_token.len(),
+            floor.access_token.len(),
+            floor.service_token.len()
+        );
+        floor
     }
 
     fn sign(&self, msg: &[u8]) -> ring::signature::Signature {
@@ -369,13 +510,13 @@ fn fixture() -> &'static (Fixture, Floor) {
     })
 }
 
-fn floors(c: &mut Criterion) {
+fn floors(c: &mut Criterion<Clock>) {
     let (_, floor) = fixture();
     c.bench_function("floor/two_es256_jwts", |b| b.iter(|| floor.two()));
     c.bench_function("floor/one_es256_jwt", |b| b.iter(|| floor.one()));
 }
 
-fn flows(c: &mut Criterion) {
+fn flows(c: &mut Criterion<Clock>) {
     let (f, _) = fixture();
     c.bench_function("flow/code_pkce_es256", |b| b.iter(|| f.code_flow(&f.es256)));
     c.bench_function("flow/code_pkce_rs256", |b| b.iter(|| f.code_flow(&f.rs256)));
@@ -395,7 +536,7 @@ fn flows(c: &mut Criterion) {
     });
 }
 
-fn pieces(c: &mut Criterion) {
+fn pieces(c: &mut Criterion<Clock>) {
     let (f, _) = fixture();
     let config = f.op.config();
 
@@ -434,12 +575,34 @@ fn pieces(c: &mut Criterion) {
         b.iter(|| keys.verify(black_box(&access)).unwrap())
     });
 
+    // Pieces the flows spend time in besides signing (for the profile in benches/README.md).
+    let rng = SystemRng::new();
+    c.bench_function("secret/generate", |b| {
+        b.iter(|| IssuedSecret::generate(&rng).unwrap())
+    });
+    c.bench_function("token/at_hash", |b| {
+        b.iter(|| opkit::token::half_hash(black_box(&access)))
+    });
+    let code = token_json(&f.code_flow(&f.es256));
+    let response = TokenResponse {
+        access_token: code["access_token"].as_str().unwrap().to_owned(),
+        token_type: "Bearer",
+        expires_in: 3600,
+        scope: Some("openid profile email".into()),
+        id_token: Some(code["id_token"].as_str().unwrap().to_owned()),
+        refresh_token: None,
+    };
+    c.bench_function("json/token_response", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&response)).unwrap())
+    });
+
     c.bench_function("discovery/document", |b| b.iter(|| f.op.discovery()));
     c.bench_function("jwks/document", |b| b.iter(|| f.op.jwks()));
 }
 
-fn config() -> Criterion {
+fn config() -> Criterion<Clock> {
     Criterion::default()
+        .with_measurement(Clock::from_env())
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50)
@@ -454,27 +617,34 @@ criterion_group! {
 // ---------------------------------------------------------------------------------------------
 // Interleaved ratios.
 
-/// Median time per call of `a` divided by that of `b`, measured in alternating slices of about
-/// 20 ms each for `total`, so both see the same background load.
-fn interleaved_ratio(mut a: impl FnMut(), mut b: impl FnMut(), total: Duration) -> (f64, f64, f64) {
-    fn per_call(f: &mut impl FnMut(), n: u32) -> f64 {
-        let start = Instant::now();
-        for _ in 0..n {
-            f();
-        }
-        start.elapsed().as_secs_f64() / f64::from(n)
-    }
-    fn calls_for(f: &mut impl FnMut(), slice: Duration) -> u32 {
-        let one = per_call(f, 20).max(1e-9);
-        ((slice.as_secs_f64() / one) as u32).max(1)
-    }
-    let slice = Duration::from_millis(20);
-    let (na, nb) = (calls_for(&mut a, slice), calls_for(&mut b, slice));
+/// Median time per call of `a` divided by that of `b`, measured on `clock` in alternating slices
+/// of about 20 ms each for `total` (on that clock), so both see the same conditions.
+fn interleaved_ratio(
+    clock: Clock,
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+    total: Duration,
+) -> (f64, f64, f64) {
+    let per_call = |f: &mut dyn FnMut(), n: u32| {
+        clock
+            .time(|| {
+                for _ in 0..n {
+                    f();
+                }
+            })
+            .as_secs_f64()
+            / f64::from(n)
+    };
+    let slice = Duration::from_millis(20).as_secs_f64();
+    let na = ((slice / per_call(&mut a, 20).max(1e-9)) as u32).max(1);
+    let nb = ((slice / per_call(&mut b, 20).max(1e-9)) as u32).max(1);
     let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    let end = Instant::now() + total;
-    while Instant::now() < end {
+    let (mut spent, start) = (0.0, Instant::now());
+    // Bounded in wall time too, should the machine be very busy.
+    while spent < total.as_secs_f64() && start.elapsed() < 4 * total {
         let x = per_call(&mut a, na);
         let y = per_call(&mut b, nb);
+        spent += x * f64::from(na) + y * f64::from(nb);
         ta.push(x);
         tb.push(y);
         ratios.push(x / y);
@@ -486,10 +656,62 @@ fn interleaved_ratio(mut a: impl FnMut(), mut b: impl FnMut(), total: Duration) 
     (median(&mut ta), median(&mut tb), median(&mut ratios))
 }
 
+/// Criterion's estimate (the middle figure it prints: the slope, else the mean) of one
+/// benchmark of this run, in nanoseconds.
+fn criterion_estimate(id: &str) -> Option<f64> {
+    let dir = std::env::var_os("CRITERION_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(|t| std::path::PathBuf::from(t).join("criterion"))
+        })
+        .unwrap_or_else(|| "target/criterion".into());
+    let path = dir.join(id.replace('/', "_")).join("new/estimates.json");
+    let v: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    ["slope", "mean"]
+        .iter()
+        .find_map(|k| v[k]["point_estimate"].as_f64())
+}
+
+const RATIOS: [(&str, &str, &str); 4] = [
+    (
+        "flow/code_pkce_es256",
+        "floor/two_es256_jwts",
+        "≤ 1.30, stretch 1.15",
+    ),
+    (
+        "flow/client_credentials_es256",
+        "floor/one_es256_jwt",
+        "≤ 1.30",
+    ),
+    ("flow/refresh_rotate_es256", "floor/two_es256_jwts", "—"),
+    (
+        "flow/implicit_id_token_token_es256",
+        "floor/two_es256_jwts",
+        "—",
+    ),
+];
+
 fn ratios() {
+    println!("\nRatios of this run's criterion estimates:");
+    for (a, b, target) in RATIOS {
+        if let (Some(x), Some(y)) = (criterion_estimate(a), criterion_estimate(b)) {
+            println!(
+                "  {:<58} {:>8.2} µs / {:>7.2} µs = {:.3}  (target {target})",
+                format!("{a} ÷ {b}"),
+                x / 1e3,
+                y / 1e3,
+                x / y
+            );
+        }
+    }
     let (f, floor) = fixture();
+    let clock = Clock::from_env();
     let total = Duration::from_secs(6);
-    println!("\nInterleaved ratios (median of per-slice ratios, {total:?} each):");
+    println!(
+        "\nInterleaved ratios ({}, median of per-slice ratios, {total:?} each):",
+        clock.name()
+    );
     let report = |name: &str, (a, b, r): (f64, f64, f64), target: &str| {
         println!(
             "  {name:<58} {:>8.2} µs / {:>7.2} µs = {r:.3}  (target {target})",
@@ -500,6 +722,7 @@ fn ratios() {
     report(
         "flow/code_pkce_es256 ÷ floor/two_es256_jwts",
         interleaved_ratio(
+            clock,
             || {
                 black_box(f.code_flow(&f.es256));
             },
@@ -511,6 +734,7 @@ fn ratios() {
     report(
         "flow/client_credentials_es256 ÷ floor/one_es256_jwt",
         interleaved_ratio(
+            clock,
             || {
                 black_box(f.client_credentials());
             },
@@ -523,6 +747,7 @@ fn ratios() {
     report(
         "flow/refresh_rotate_es256 ÷ floor/two_es256_jwts",
         interleaved_ratio(
+            clock,
             || {
                 let (resp, next) = f.refresh(&token);
                 black_box(resp);
@@ -536,6 +761,7 @@ fn ratios() {
     report(
         "flow/implicit_id_token_token_es256 ÷ floor/two_es256_jwts",
         interleaved_ratio(
+            clock,
             || {
                 black_box(f.implicit());
             },
@@ -594,5 +820,5 @@ fn main() {
     if full_bench_run() && std::env::var("OPKIT_BENCH_RATIOS").as_deref() != Ok("0") {
         ratios();
     }
-    Criterion::default().configure_from_args().final_summary();
+    config().configure_from_args().final_summary();
 }

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Token endpoint load test: opkit's example server against node-oidc-provider, on loopback,
+# same grant (client_credentials, client_secret_basic), same token format (ES256 JWT access
+# token), same load (wrk, keep-alive, 16 connections). See benches/http/README.md.
+#
+#   benches/http/run.sh            # from the repository root (or anywhere)
+#
+# Environment: DURATION (default 15s), CONNECTIONS (16), THREADS (2), WARMUP (5s),
+# OPKIT_PORT (38080), NODE_PORT (38081), OIDC_PROVIDER_VERSION (latest), KEEP_NODE_DIR=1,
+# SERVER_LOG (where the opkit server's stderr goes; default /dev/null).
+set -euo pipefail
+
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-5s}
+OPKIT_PORT=${OPKIT_PORT:-38080}
+NODE_PORT=${NODE_PORT:-38081}
+OIDC_PROVIDER_VERSION=${OIDC_PROVIDER_VERSION:-latest}
+HOST=127.0.0.1 # loopback only
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+LUA="$HERE/token.lua"
+
+PIDS=()
+NODE_DIR=""
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "$NODE_DIR" && "${KEEP_NODE_DIR:-0}" != 1 ]]; then
+        rm -rf "$NODE_DIR"
+    fi
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+need() {
+    local cmd=$1 pkg=${2:-$1}
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing $pkg (apt-get)"
+        apt-get install -y "$pkg" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$pkg" >/dev/null; }
+    fi
+    command -v "$cmd" >/dev/null 2>&1 || die "$cmd is required (apt-get install $pkg)"
+}
+
+need curl
+need jq
+need wrk
+need node nodejs
+need npm
+need cargo
+
+# Waits until GET $1 answers 200, for up to $2 seconds.
+wait_http() {
+    local url=$1 limit=$2 i
+    for ((i = 0; i < limit * 10; i++)); do
+        if curl -sf -o /dev/null "$url"; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# POSTs one token request and checks the answer is an ES256 JWT access token.
+smoke() {
+    local name=$1 base=$2 id=$3 secret=$4 scope=$5 body header
+    body=$(curl -sS -u "$id:$secret" -d grant_type=client_credentials -d "scope=$scope" "$base/token")
+    echo "$body" | jq -e '.access_token and .token_type == "Bearer"' >/dev/null ||
+        die "$name: unexpected token response: $body"
+    header=$(echo "$body" | jq -r '.access_token | split(".")[0]' | tr '_-' '/+')
+    while (( ${#header} % 4 )); do header+="="; done
+    header=$(echo "$header" | base64 -d 2>/dev/null)
+    [[ $(echo "$header" | jq -r .alg) == ES256 ]] || die "$name: access token is not ES256: $header"
+    printf '%s: %s\n' "$name" "$header" >&2
+}
+
+# Runs wrk against $1 and prints its RESULT line.
+load() {
+    local base=$1 id=$2 secret=$3 scope=$4 duration=$5 out
+    out=$(CLIENT_ID=$id CLIENT_SECRET=$secret SCOPE=$scope \
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s "$LUA" "$base")
+    echo "$out" >&2
+    echo "$out" | grep '^RESULT '
+}
+
+field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
+
+# ---------------------------------------------------------------------------------------------
+say "building the opkit example server (release)"
+(cd "$ROOT" && cargo build --release --example server >&2)
+SERVER="$ROOT/target/release/examples/server"
+ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+# The example server writes one access-log line per request to stderr, unbuffered: a write(2)
+# per request, which node-oidc-provider does not do. Switch it off if the server has a flag for
+# it, else send stderr to /dev/null (SERVER_LOG=path keeps it, at that cost).
+QUIET=()
+for flag in --quiet --no-access-log; do
+    if "$SERVER" --help 2>/dev/null | grep -q -- "$flag"; then QUIET=("$flag"); break; fi
+done
+SERVER_LOG=${SERVER_LOG:-/dev/null}
+"$SERVER" --addr "$HOST:$OPKIT_PORT" --admin-token "$ADMIN_TOKEN" "${QUIET[@]}" \
+    >"${TMPDIR:-/tmp}/opkit-server.out" 2>"$SERVER_LOG" &
+PIDS+=($!)
+OPKIT=http://$HOST:$OPKIT_PORT
+wait_http "$OPKIT/.well-known/openid-configuration" 120 ||
+    die "the opkit server did not come up; see ${TMPDIR:-/tmp}/opkit-server.out (and rerun with SERVER_LOG=/tmp/opkit-server.log)"
+
+say "creating the opkit client"
+CLIENT=$(curl -sS -X POST "$OPKIT/clients" \
+    -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"name":"load test","redirect_uris":[],"grant_types":["client_credentials"],
+         "token_endpoint_auth_method":"client_secret_basic",
+         "id_token_signed_response_alg":"ES256","allowed_scopes":["api:read"]}')
+OPKIT_ID=$(echo "$CLIENT" | jq -er .client_id) || die "client creation failed: $CLIENT"
+OPKIT_SECRET=$(echo "$CLIENT" | jq -er .client_secret) || die "client creation failed: $CLIENT"
+smoke opkit "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read
+
+# ---------------------------------------------------------------------------------------------
+say "installing oidc-provider@$OIDC_PROVIDER_VERSION (npm, temporary directory)"
+NODE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/opkit-node-op.XXXXXX")
+(cd "$NODE_DIR" && npm init -y >/dev/null &&
+    npm install --no-audit --no-fund --loglevel=error "oidc-provider@$OIDC_PROVIDER_VERSION" >&2)
+cp "$HERE/node_provider.mjs" "$NODE_DIR/"
+NODE_ID=load-test
+NODE_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
+(cd "$NODE_DIR" && NODE_ENV=production exec node node_provider.mjs "$NODE_PORT" "$NODE_ID" "$NODE_SECRET") \
+    >"${TMPDIR:-/tmp}/node-op.log" 2>&1 &
+PIDS+=($!)
+NODEOP=http://$HOST:$NODE_PORT
+wait_http "$NODEOP/.well-known/openid-configuration" 60 ||
+    die "node-oidc-provider did not come up; see ${TMPDIR:-/tmp}/node-op.log"
+smoke node-oidc-provider "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read
+
+# ---------------------------------------------------------------------------------------------
+say "warm-up ($WARMUP each; V8 needs it to optimise)"
+load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$WARMUP" >/dev/null
+load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$WARMUP" >/dev/null
+
+say "opkit: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
+R_OPKIT=$(load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$DURATION")
+say "node-oidc-provider: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
+R_NODE=$(load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$DURATION")
+
+for r in "$R_OPKIT" "$R_NODE"; do
+    [[ $(field errors "$r") == 0 && $(field non2xx "$r") == 0 ]] || die "errors during the run: $r"
+done
+
+say "result"
+NODE_VERSION=$(node --version)
+OP_VERSION=$(jq -r .version "$NODE_DIR/node_modules/oidc-provider/package.json")
+{
+    echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+    echo "load:    wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (keep-alive), loopback; $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "node:    $NODE_VERSION, oidc-provider $OP_VERSION"
+    echo
+    printf '%-22s %12s %10s %10s %10s\n' server req/s p50 p90 p99
+    for pair in "opkit:$R_OPKIT" "node-oidc-provider:$R_NODE"; do
+        name=${pair%%:*}
+        r=${pair#*:}
+        awk -v n="$name" -v rps="$(field rps "$r")" -v p50="$(field p50 "$r")" \
+            -v p90="$(field p90 "$r")" -v p99="$(field p99 "$r")" \
+            'BEGIN { printf "%-22s %12.0f %8.2fms %8.2fms %8.2fms\n", n, rps, p50 / 1000, p90 / 1000, p99 / 1000 }'
+    done
+    echo
+    awk -v a="$(field rps "$R_OPKIT")" -v b="$(field rps "$R_NODE")" \
+        'BEGIN { printf "throughput ratio opkit / node-oidc-provider: %.1fx (target >= 10x)\n", a / b }'
+    awk -v p99="$(field p99 "$R_OPKIT")" -v p50="$(field p50 "$R_NODE")" \
+        'BEGIN { printf "opkit p99 %.2fms vs node-oidc-provider p50 %.2fms: %s\n", p99 / 1000, p50 / 1000,
+                 (p99 < p50 ? "below (target met)" : "NOT below (target missed)") }'
+
+}
