@@ -167,6 +167,8 @@ pub enum ErrorKind {
     Random,
     /// Signing a token failed, or no key is configured for the client's algorithm.
     Signing,
+    /// A response or token could not be serialised.
+    Serialization,
 }
 
 impl fmt::Display for ErrorKind {
@@ -205,7 +207,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidClientMetadata(reason) => f.write_str(reason),
             ErrorKind::UnsupportedTokenType => f.write_str("unsupported token_type_hint"),
             ErrorKind::RateLimited => f.write_str("too many attempts; retry later"),
-            ErrorKind::Store | ErrorKind::Random | ErrorKind::Signing => {
+            ErrorKind::Store | ErrorKind::Random | ErrorKind::Signing | ErrorKind::Serialization => {
                 f.write_str("internal server error")
             }
         }
@@ -284,7 +286,7 @@ impl Error {
             K::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             K::UnsupportedTokenType => ErrorCode::UnsupportedTokenType,
             K::RateLimited => ErrorCode::TemporarilyUnavailable,
-            K::Store | K::Random | K::Signing => ErrorCode::ServerError,
+            K::Store | K::Random | K::Signing | K::Serialization => ErrorCode::ServerError,
         }
     }
 
@@ -300,7 +302,7 @@ impl Error {
             K::InsufficientScope(_) => 403,
             K::AccessDenied(_) => 403,
             K::RateLimited => 429,
-            K::Store | K::Random | K::Signing => 500,
+            K::Store | K::Random | K::Signing | K::Serialization => 500,
             _ => 400,
         }
     }

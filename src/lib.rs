@@ -12,6 +12,7 @@ pub mod flow;
 pub mod host;
 pub mod http;
 pub mod jose;
+mod json;
 pub mod pkce;
 mod provider;
 pub mod scope;

@@ -1,6 +1,7 @@
 //! Scopes (RFC 6749 §3.3) and the OpenID Connect scope values opkit understands.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +35,24 @@ const MAX_SCOPE_LEN: usize = 128;
 /// assert!(s.contains("email"));
 /// assert!(Scopes::parse("bad\"scope").is_err());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Scopes(Vec<String>);
+///
+/// Cloning is a reference-count increment (scopes are copied into every code, grant, token and
+/// record of a flow); changing a shared set copies it first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes(Arc<Vec<String>>);
+
+impl Serialize for Scopes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let values = Vec::<String>::deserialize(d)?;
+        Scopes::from_values(&values).map_err(serde::de::Error::custom)
+    }
+}
 
 /// A scope string that RFC 6749 §3.3 does not allow, or too many or too long scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +69,7 @@ impl std::error::Error for InvalidScopeSyntax {}
 impl Scopes {
     /// An empty set.
     pub fn new() -> Self {
-        Scopes(Vec::new())
+        Scopes::default()
     }
 
     /// Parse a space-delimited scope parameter.
@@ -74,7 +90,7 @@ impl Scopes {
                 out.push(token.to_owned());
             }
         }
-        Ok(Scopes(out))
+        Ok(Scopes(Arc::new(out)))
     }
 
     /// Build from values already known to be valid.
@@ -97,20 +113,24 @@ impl Scopes {
         self.0.iter().all(|s| other.contains(s))
     }
 
-    /// Keep only the values `keep` accepts.
+    /// Keep only the values `keep` accepts (`keep` may be called more than once per value).
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.0.retain(|s| keep(s));
+        if !self.0.iter().all(|s| keep(s)) {
+            Arc::make_mut(&mut self.0).retain(|s| keep(s));
+        }
     }
 
     /// Remove one value.
     pub fn remove(&mut self, scope: &str) {
-        self.0.retain(|s| s != scope);
+        if self.contains(scope) {
+            Arc::make_mut(&mut self.0).retain(|s| s != scope);
+        }
     }
 
     /// Add one value (no-op if present).
     pub fn insert(&mut self, scope: &str) {
         if !self.contains(scope) {
-            self.0.push(scope.to_owned());
+            Arc::make_mut(&mut self.0).push(scope.to_owned());
         }
     }
 

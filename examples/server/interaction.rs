@@ -116,7 +116,7 @@ fn start(
         .insert(&id, interaction, now + INTERACTION_TTL, now)
         .map_err(|_| pages::busy())?;
     if let Some(cookie) = browser.set_cookie {
-        page.headers.push(("set-cookie", cookie));
+        page.headers.push(("set-cookie", cookie.into()));
     }
     Ok(page)
 }
@@ -343,7 +343,7 @@ async fn login_inner(
         .resume(pending, Some(&record.session), None)
         .await;
     let mut resp = respond(state, incoming, outcome, Some(&record.username));
-    resp.headers.push(("set-cookie", cookie));
+    resp.headers.push(("set-cookie", cookie.into()));
     Ok(resp)
 }
 

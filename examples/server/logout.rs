@@ -108,7 +108,7 @@ fn ask(
         .insert(&id, pending, now + CONFIRM_TTL, now)
         .map_err(|_| pages::busy())?;
     if let Some(cookie) = browser.set_cookie {
-        page.headers.push(("set-cookie", cookie));
+        page.headers.push(("set-cookie", cookie.into()));
     }
     Ok(page)
 }

@@ -3,6 +3,7 @@
 //! page and the password grant alike.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use opkit::claims::UserClaims;
 use opkit::host::Rng;
@@ -64,7 +65,7 @@ impl UserStore for Users {
     fn claims(
         &self,
         subject: &str,
-    ) -> impl Future<Output = StoreResult<Option<UserClaims>>> + Send {
+    ) -> impl Future<Output = StoreResult<Option<Arc<UserClaims>>>> + Send {
         self.0.claims(subject)
     }
 

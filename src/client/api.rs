@@ -469,7 +469,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Method::Delete => match self.delete_client(&client.id).await {
                 Ok(_) => HttpResponse {
                     status: 204,
-                    headers: vec![("cache-control", "no-store".to_owned())],
+                    headers: vec![("cache-control", "no-store".into())],
                     body: Vec::new(),
                 },
                 Err(e) => HttpResponse::oauth_error(&e),

@@ -49,7 +49,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             return Err(ErrorKind::ClientAuthenticationFailed("public clients may not introspect").into());
         }
         let token = form.require("token")?;
-        let to_json = |body: &Introspection<'_>| serde_json::to_vec(body).map_err(|e| Error::new(ErrorKind::Signing).with_cause(e));
+        let to_json = |body: &Introspection<'_>| crate::json::to_json(body, 512);
         if let Ok(verified) = self.verify_access_token(token).await {
             let c = &verified.claims;
             return to_json(&Introspection {

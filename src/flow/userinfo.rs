@@ -27,7 +27,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Err(err) => {
                 let mut resp = HttpResponse::oauth_error(&err);
                 if err.status() == 403 {
-                    resp.headers.push(("www-authenticate", "Bearer error=\"insufficient_scope\"".to_owned()));
+                    resp.headers.push(("www-authenticate", "Bearer error=\"insufficient_scope\"".into()));
                 }
                 resp
             }
@@ -50,7 +50,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             sub: &verified.claims.sub,
             claims: ScopedClaims::new(&claims, &scopes),
         };
-        serde_json::to_vec(&body).map_err(|e| Error::new(ErrorKind::Signing).with_cause(e))
+        crate::json::to_json(&body, 512)
     }
 
     fn userinfo_token<'a>(&self, req: &'a HttpRequest<'a>) -> Result<Cow<'a, str>, Error> {

@@ -34,7 +34,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Err(err) => return HttpResponse::oauth_error(&err),
         };
         empty(204)
-            .with_header("access-control-allow-origin", origin)
+            .with_header("access-control-allow-origin", origin.to_owned())
             .with_header("access-control-allow-methods", "GET, POST")
             .with_header("access-control-allow-headers", "Authorization, Content-Type")
             .with_header("access-control-max-age", "600")
@@ -44,10 +44,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Add `Access-Control-Allow-Origin` to a response when the request's origin is allowed.
     pub async fn with_cors(&self, req: &HttpRequest<'_>, mut resp: HttpResponse) -> HttpResponse {
         if let Ok(Some(origin)) = self.allowed_origin(req).await {
-            resp.headers.push(("access-control-allow-origin", origin.to_owned()));
-            resp.headers.push(("access-control-expose-headers", "WWW-Authenticate".to_owned()));
+            resp.headers.push(("access-control-allow-origin", origin.to_owned().into()));
+            resp.headers.push(("access-control-expose-headers", "WWW-Authenticate".into()));
         }
-        resp.headers.push(("vary", "Origin".to_owned()));
+        resp.headers.push(("vary", "Origin".into()));
         resp
     }
 }

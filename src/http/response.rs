@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::error::Error;
@@ -8,7 +9,7 @@ pub struct HttpResponse {
     /// The status code.
     pub status: u16,
     /// Header names and values.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -18,7 +19,7 @@ impl HttpResponse {
     pub fn json(status: u16, body: Vec<u8>) -> Self {
         HttpResponse {
             status,
-            headers: vec![("content-type", "application/json".to_owned())],
+            headers: vec![("content-type", "application/json".into())],
             body,
         }
     }
@@ -30,19 +31,19 @@ impl HttpResponse {
 
     /// Add `Cache-Control: no-store` and `Pragma: no-cache`.
     pub fn no_store(mut self) -> Self {
-        self.headers.push(("cache-control", "no-store".to_owned()));
-        self.headers.push(("pragma", "no-cache".to_owned()));
+        self.headers.push(("cache-control", "no-store".into()));
+        self.headers.push(("pragma", "no-cache".into()));
         self
     }
 
     /// Add a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
     /// Set a single-valued header, replacing any value it had.
-    pub fn set_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn set_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.headers.push((name, value.into()));
         self
@@ -52,7 +53,7 @@ impl HttpResponse {
     pub fn redirect(location: String) -> Self {
         HttpResponse {
             status: 303,
-            headers: vec![("location", location), ("cache-control", "no-store".to_owned())],
+            headers: vec![("location", location.into()), ("cache-control", "no-store".into())],
             body: Vec::new(),
         }
     }
@@ -62,10 +63,10 @@ impl HttpResponse {
         HttpResponse {
             status,
             headers: vec![
-                ("content-type", "text/html; charset=utf-8".to_owned()),
-                ("content-security-policy", csp.to_owned()),
-                ("x-frame-options", "DENY".to_owned()),
-                ("referrer-policy", "no-referrer".to_owned()),
+                ("content-type", "text/html; charset=utf-8".into()),
+                ("content-security-policy", csp.to_owned().into()),
+                ("x-frame-options", "DENY".into()),
+                ("referrer-policy", "no-referrer".into()),
             ],
             body: body.into_bytes(),
         }
@@ -79,7 +80,7 @@ impl HttpResponse {
             // RFC 6750 §3.1: no error information when no credentials were sent.
             return HttpResponse {
                 status: 401,
-                headers: vec![("www-authenticate", "Bearer realm=\"opkit\"".to_owned())],
+                headers: vec![("www-authenticate", "Bearer realm=\"opkit\"".into())],
                 body: Vec::new(),
             }
             .no_store();
@@ -92,13 +93,13 @@ impl HttpResponse {
                 }
                 _ => "Basic realm=\"opkit\", charset=\"UTF-8\"".to_owned(),
             };
-            resp.headers.push(("www-authenticate", challenge));
+            resp.headers.push(("www-authenticate", challenge.into()));
         }
         if let crate::error::ErrorKind::MethodNotAllowed(allow) = err.kind() {
-            resp.headers.push(("allow", (*allow).to_owned()));
+            resp.headers.push(("allow", Cow::Borrowed(*allow)));
         }
         if err.status() == 429 {
-            resp.headers.push(("retry-after", "60".to_owned()));
+            resp.headers.push(("retry-after", "60".into()));
         }
         resp
     }
@@ -108,7 +109,7 @@ impl HttpResponse {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 

@@ -276,8 +276,9 @@ pub trait GrantStore: Send + Sync {
 
 /// The host's users.
 pub trait UserStore: Send + Sync {
-    /// The claims of `subject`, or `None` if the user no longer exists.
-    fn claims(&self, subject: &str) -> impl Future<Output = StoreResult<Option<UserClaims>>> + Send;
+    /// The claims of `subject`, or `None` if the user no longer exists. Shared (`Arc`) so a
+    /// store that caches them hands them out without copying.
+    fn claims(&self, subject: &str) -> impl Future<Output = StoreResult<Option<Arc<UserClaims>>>> + Send;
 
     /// Check a username and password (the password grant only). Returns the subject on success.
     /// Implementations compare in constant time and hash passwords with a password hash.

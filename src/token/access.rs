@@ -102,7 +102,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             auth_time: input.auth_time.map(OffsetDateTime::unix_timestamp),
             grant: input.grant_id.map(|g| g.0.as_str()),
         };
-        let payload = serde_json::to_vec(&claims).map_err(|e| Error::new(ErrorKind::Signing).with_cause(e))?;
+        let payload = crate::json::to_json(&claims, 512)?;
         let token = jose::sign_compact(key, "at+jwt", &payload)?;
         Ok(MintedAccessToken {
             token,

@@ -69,7 +69,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             c_hash: input.code.map(half_hash),
             claims: input.claims.map(|c| ScopedClaims::new(c, input.scopes)),
         };
-        let payload = serde_json::to_vec(&out).map_err(|e| Error::new(ErrorKind::Signing).with_cause(e))?;
+        let payload = crate::json::to_json(&out, 768)?;
         Ok(jose::sign_compact(key, "JWT", &payload)?)
     }
 }

@@ -38,14 +38,15 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     ) -> Result<AuthorizationResponse, Error> {
         let rt = pending.response_type;
         let grant = self.new_grant(&client.client_id, Some(&session.subject), &scopes, Some(session.auth_time), now)?;
-        self.grants.create_grant(grant.clone()).await?;
+        let grant_id = grant.id.clone();
+        self.grants.create_grant(grant).await?;
 
         let code = if rt.code {
             let code = IssuedSecret::generate(&*self.rng)?;
             self.grants
                 .put_code(CodeRecord {
                     hash: code.hash,
-                    grant_id: grant.id.clone(),
+                    grant_id: grant_id.clone(),
                     client_id: client.client_id.clone(),
                     subject: session.subject.clone(),
                     redirect_uri: pending.redirect_uri_sent.then(|| pending.redirect_uri.clone()),
@@ -67,7 +68,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     client_id: &client.client_id,
                     scopes: &scopes,
                     auth_time: Some(session.auth_time),
-                    grant_id: Some(&grant.id),
+                    grant_id: Some(&grant_id),
                 },
                 now,
             )?)

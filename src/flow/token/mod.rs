@@ -57,9 +57,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// `WWW-Authenticate` when client authentication failed); always `Cache-Control: no-store`.
     pub async fn token(&self, req: &HttpRequest<'_>) -> HttpResponse {
         match self.token_request(req).await {
-            Ok(body) => match serde_json::to_vec(&body) {
+            Ok(body) => match crate::json::to_json(&body, 2048) {
                 Ok(json) => HttpResponse::json_no_store(200, json),
-                Err(e) => HttpResponse::oauth_error(&Error::new(ErrorKind::Signing).with_cause(e)),
+                Err(err) => HttpResponse::oauth_error(&err),
             },
             Err(err) => HttpResponse::oauth_error(&err),
         }

@@ -61,7 +61,7 @@ struct Users {
     /// By username.
     credentials: HashMap<String, Credential>,
     /// By subject.
-    claims: HashMap<String, UserClaims>,
+    claims: HashMap<String, Arc<UserClaims>>,
 }
 
 /// A password hash. Deliberately not `Debug`.
@@ -149,7 +149,7 @@ impl MemoryUsers {
                 iterations,
             },
         );
-        users.claims.insert(subject.to_owned(), claims);
+        users.claims.insert(subject.to_owned(), Arc::new(claims));
         Ok(())
     }
 
@@ -162,7 +162,7 @@ impl MemoryUsers {
     pub fn set_claims(&self, subject: &str, claims: UserClaims) -> bool {
         match self.write().claims.get_mut(subject) {
             Some(c) => {
-                *c = claims;
+                *c = Arc::new(claims);
                 true
             }
             None => false,
@@ -237,7 +237,7 @@ impl fmt::Debug for MemoryUsers {
 }
 
 impl UserStore for MemoryUsers {
-    async fn claims(&self, subject: &str) -> StoreResult<Option<UserClaims>> {
+    async fn claims(&self, subject: &str) -> StoreResult<Option<Arc<UserClaims>>> {
         Ok(self.read().claims.get(subject).cloned())
     }
 
