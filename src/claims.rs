@@ -117,16 +117,39 @@ impl Serialize for ScopedClaims<'_> {
         put(&mut map, self.email, "email_verified", &c.email_verified)?;
         put(&mut map, self.address, "address", &c.address)?;
         put(&mut map, self.phone, "phone_number", &c.phone_number)?;
-        put(&mut map, self.phone, "phone_number_verified", &c.phone_number_verified)?;
+        put(
+            &mut map,
+            self.phone,
+            "phone_number_verified",
+            &c.phone_number_verified,
+        )?;
         map.end()
     }
 }
 
 /// The claim names each scope releases, for discovery's `claims_supported`.
 pub const SUPPORTED: [&str; 22] = [
-    "sub", "iss", "auth_time", "name", "given_name", "family_name", "middle_name", "nickname",
-    "preferred_username", "profile", "picture", "website", "gender", "birthdate", "zoneinfo",
-    "locale", "updated_at", "email", "email_verified", "address", "phone_number",
+    "sub",
+    "iss",
+    "auth_time",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+    "email",
+    "email_verified",
+    "address",
+    "phone_number",
     "phone_number_verified",
 ];
 
@@ -165,6 +188,9 @@ mod tests {
         assert_eq!(v["preferred_username"], "ada");
         assert_eq!(v["email_verified"], true);
         assert!(v.get("phone_number").is_none());
-        assert!(v.get("family_name").is_none(), "absent claims are omitted, not null");
+        assert!(
+            v.get("family_name").is_none(),
+            "absent claims are omitted, not null"
+        );
     }
 }

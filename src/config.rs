@@ -134,7 +134,9 @@ impl Config {
         match (url.scheme(), url.host()) {
             ("https", Some(_)) => {}
             ("http", Some(host)) if is_loopback(&host) => {}
-            ("http", Some(_)) => return Err(InvalidIssuer("http is allowed only on loopback hosts")),
+            ("http", Some(_)) => {
+                return Err(InvalidIssuer("http is allowed only on loopback hosts"))
+            }
             _ => return Err(InvalidIssuer("must be an https URL")),
         }
         let issuer = issuer.trim_end_matches('/').to_owned();
@@ -178,7 +180,12 @@ mod tests {
     #[test]
     fn issuer_rules() {
         assert!(Config::new("https://id.example.com/").is_ok());
-        assert_eq!(Config::new("https://id.example.com/tenant/").unwrap().issuer(), "https://id.example.com/tenant");
+        assert_eq!(
+            Config::new("https://id.example.com/tenant/")
+                .unwrap()
+                .issuer(),
+            "https://id.example.com/tenant"
+        );
         assert!(Config::new("http://127.0.0.1:8080").is_ok());
         assert!(Config::new("http://id.example.com").is_err());
         assert!(Config::new("https://id.example.com?x=1").is_err());

@@ -46,14 +46,19 @@ struct Document<'a> {
 pub(crate) fn document(config: &Config, keys: &KeySet) -> Vec<u8> {
     let url = |path: &str| config.endpoint_url(path);
     let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
-    let confidential_methods: Vec<&str> = auth_methods.iter().copied().filter(|m| *m != "none").collect();
+    let confidential_methods: Vec<&str> = auth_methods
+        .iter()
+        .copied()
+        .filter(|m| *m != "none")
+        .collect();
     let doc = Document {
         issuer: config.issuer(),
         authorization_endpoint: url(&config.paths.authorization),
         token_endpoint: url(&config.paths.token),
         userinfo_endpoint: url(&config.paths.userinfo),
         jwks_uri: url(&config.paths.jwks),
-        registration_endpoint: (config.registration != RegistrationPolicy::Closed).then(|| url(&config.paths.registration)),
+        registration_endpoint: (config.registration != RegistrationPolicy::Closed)
+            .then(|| url(&config.paths.registration)),
         revocation_endpoint: url(&config.paths.revocation),
         introspection_endpoint: url(&config.paths.introspection),
         end_session_endpoint: url(&config.paths.end_session),
@@ -70,7 +75,11 @@ pub(crate) fn document(config: &Config, keys: &KeySet) -> Vec<u8> {
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         introspection_endpoint_auth_methods_supported: confidential_methods,
-        code_challenge_methods_supported: if config.allow_plain_pkce { vec!["S256", "plain"] } else { vec!["S256"] },
+        code_challenge_methods_supported: if config.allow_plain_pkce {
+            vec!["S256", "plain"]
+        } else {
+            vec!["S256"]
+        },
         claims_supported: &crate::claims::SUPPORTED,
         prompt_values_supported: ["none", "login", "consent", "select_account"],
         claims_parameter_supported: false,
@@ -84,7 +93,8 @@ pub(crate) fn document(config: &Config, keys: &KeySet) -> Vec<u8> {
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// `GET /.well-known/openid-configuration`.
     pub fn discovery(&self) -> HttpResponse {
-        HttpResponse::json(200, self.discovery_json.clone()).with_header("cache-control", "public, max-age=300")
+        HttpResponse::json(200, self.discovery_json.clone())
+            .with_header("cache-control", "public, max-age=300")
     }
 
     /// `GET` the JWKS: every key's public part, so tokens signed with retired keys still verify.

@@ -180,7 +180,9 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::InvalidParameter { name, reason } => write!(f, "invalid {name}: {reason}"),
             ErrorKind::MalformedRequest(reason) => f.write_str(reason),
-            ErrorKind::MethodNotAllowed(allow) => write!(f, "HTTP method not allowed here; use {allow}"),
+            ErrorKind::MethodNotAllowed(allow) => {
+                write!(f, "HTTP method not allowed here; use {allow}")
+            }
             ErrorKind::UnsupportedMediaType(want) => write!(f, "the body must be {want}"),
             ErrorKind::TooLarge(what) => write!(f, "{what} is too large"),
             ErrorKind::UnknownClient => f.write_str("unknown client"),
@@ -207,9 +209,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidClientMetadata(reason) => f.write_str(reason),
             ErrorKind::UnsupportedTokenType => f.write_str("unsupported token_type_hint"),
             ErrorKind::RateLimited => f.write_str("too many attempts; retry later"),
-            ErrorKind::Store | ErrorKind::Random | ErrorKind::Signing | ErrorKind::Serialization => {
-                f.write_str("internal server error")
-            }
+            ErrorKind::Store
+            | ErrorKind::Random
+            | ErrorKind::Signing
+            | ErrorKind::Serialization => f.write_str("internal server error"),
         }
     }
 }

@@ -6,11 +6,11 @@ pub mod claims;
 pub mod client;
 pub mod config;
 mod discovery;
-pub mod ids;
 pub mod error;
 pub mod flow;
 pub mod host;
 pub mod http;
+pub mod ids;
 pub mod jose;
 mod json;
 pub mod pkce;
@@ -18,9 +18,9 @@ mod provider;
 pub mod scope;
 pub mod secret;
 pub mod store;
-pub mod token;
 #[cfg(feature = "test-kit")]
 pub mod test_kit;
+pub mod token;
 
 pub use error::{Error, ErrorCode, ErrorKind};
 

@@ -48,8 +48,7 @@ pub struct CodeChallenge {
 /// (RFC 7636 §4.1, the same syntax for challenges and verifiers).
 pub fn is_valid_verifier_syntax(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 

@@ -226,21 +226,55 @@ async fn allowed_origin<S: ClientStore>(s: &S, origin: &str) -> bool {
 
 async fn client_origins<S: ClientStore>(s: &S) {
     const APP: &str = "https://app.example";
-    same(CLIENTS, "origin_allowed is false on an empty store", allowed_origin(s, APP).await, false);
+    same(
+        CLIENTS,
+        "origin_allowed is false on an empty store",
+        allowed_origin(s, APP).await,
+        false,
+    );
     let mut a = client("kit-origin-a", "kit-origin-client-a");
     a.settings.allowed_origins = vec![APP.to_owned()];
     ok(s.insert_client(a.clone()).await, CLIENTS, "insert_client");
     let mut b = client("kit-origin-b", "kit-origin-client-b");
     b.settings.allowed_origins = vec![APP.to_owned()];
     ok(s.insert_client(b.clone()).await, CLIENTS, "insert_client");
-    same(CLIENTS, "origin_allowed(listed origin)", allowed_origin(s, APP).await, true);
-    same(CLIENTS, "origin_allowed compares exactly", allowed_origin(s, "https://app.example/").await, false);
-    same(CLIENTS, "origin_allowed(unlisted origin)", allowed_origin(s, "https://evil.example").await, false);
+    same(
+        CLIENTS,
+        "origin_allowed(listed origin)",
+        allowed_origin(s, APP).await,
+        true,
+    );
+    same(
+        CLIENTS,
+        "origin_allowed compares exactly",
+        allowed_origin(s, "https://app.example/").await,
+        false,
+    );
+    same(
+        CLIENTS,
+        "origin_allowed(unlisted origin)",
+        allowed_origin(s, "https://evil.example").await,
+        false,
+    );
     a.settings.allowed_origins.clear();
     ok(s.update_client(a).await, CLIENTS, "update_client");
-    same(CLIENTS, "origin_allowed while another client still lists it", allowed_origin(s, APP).await, true);
-    ok(s.delete_client("kit-origin-b").await, CLIENTS, "delete_client");
-    same(CLIENTS, "origin_allowed after the last client listing it is gone", allowed_origin(s, APP).await, false);
+    same(
+        CLIENTS,
+        "origin_allowed while another client still lists it",
+        allowed_origin(s, APP).await,
+        true,
+    );
+    ok(
+        s.delete_client("kit-origin-b").await,
+        CLIENTS,
+        "delete_client",
+    );
+    same(
+        CLIENTS,
+        "origin_allowed after the last client listing it is gone",
+        allowed_origin(s, APP).await,
+        false,
+    );
 }
 
 async fn client_crud<S: ClientStore>(s: &S) {
@@ -426,7 +460,12 @@ async fn client_update<S: ClientStore>(s: &S) {
         ),
     }
     let kept = ok(s.client_by_id("kit-upd-a").await, CLIENTS, "client_by_id");
-    same(CLIENTS, "a stale update changes nothing", kept.as_deref(), Some(&a2));
+    same(
+        CLIENTS,
+        "a stale update changes nothing",
+        kept.as_deref(),
+        Some(&a2),
+    );
 
     let missing = client("kit-upd-missing", "kit-client-umissing");
     let updated = ok(s.update_client(missing).await, CLIENTS, "update_client");

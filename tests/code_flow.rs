@@ -18,17 +18,31 @@ fn code_query(client_id: &str, extra: &str) -> String {
 
 /// Authorize and return the code.
 async fn code_for(h: &Harness, client_id: &str, extra: &str) -> String {
-    let params = h.authorize_through(&code_query(client_id, extra), &h.alice()).await;
+    let params = h
+        .authorize_through(&code_query(client_id, extra), &h.alice())
+        .await;
     param(&params, "code").unwrap_or_else(|| panic!("no code in {params:?}"))
 }
 
-async fn redeem(h: &Harness, c: &opkit::client::ClientWithSecrets, code: &str, verifier: Option<&str>) -> (u16, serde_json::Value) {
-    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)];
+async fn redeem(
+    h: &Harness,
+    c: &opkit::client::ClientWithSecrets,
+    code: &str,
+    verifier: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }
     let (status, json, _) = h
-        .token(&form, Some((&c.client.client_id, c.client_secret.as_deref().unwrap())))
+        .token(
+            &form,
+            Some((&c.client.client_id, c.client_secret.as_deref().unwrap())),
+        )
         .await;
     (status, json)
 }
@@ -37,17 +51,30 @@ async fn redeem(h: &Harness, c: &opkit::client::ClientWithSecrets, code: &str, v
 async fn happy_path_es256() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
-    let params = h.authorize_through(&code_query(&c.client.client_id, ""), &h.alice()).await;
+    let params = h
+        .authorize_through(&code_query(&c.client.client_id, ""), &h.alice())
+        .await;
     assert_eq!(param(&params, "state").as_deref(), Some("xyz"));
-    assert_eq!(param(&params, "iss").as_deref(), Some(ISSUER), "RFC 9207 iss");
+    assert_eq!(
+        param(&params, "iss").as_deref(),
+        Some(ISSUER),
+        "RFC 9207 iss"
+    );
     let code = param(&params, "code").unwrap();
     let (status, tokens) = redeem(&h, &c, &code, Some(VERIFIER)).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
-    assert!(tokens.get("refresh_token").is_none(), "no offline_access, no refresh token");
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no offline_access, no refresh token"
+    );
 
-    let (header, id) = verify_jwt(&h.provider, tokens["id_token"].as_str().unwrap(), &c.client.client_id);
+    let (header, id) = verify_jwt(
+        &h.provider,
+        tokens["id_token"].as_str().unwrap(),
+        &c.client.client_id,
+    );
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
     assert_eq!(id["iss"], ISSUER);
     assert_eq!(id["sub"], "user-alice");
@@ -58,7 +85,10 @@ async fn happy_path_es256() {
     assert_eq!(id["email"], "alice@example.com");
     assert_eq!(id["email_verified"], true);
     assert!(id["auth_time"].is_i64());
-    assert_eq!(id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(
+        id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(),
+        3600
+    );
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(id["at_hash"], opkit::token::half_hash(access));
 
@@ -78,9 +108,15 @@ async fn happy_path_es256() {
 #[tokio::test]
 async fn rs256_client_gets_rs256_id_token() {
     let h = Harness::new();
-    let c = h.client(json!({"id_token_signed_response_alg": "RS256"})).await;
+    let c = h
+        .client(json!({"id_token_signed_response_alg": "RS256"}))
+        .await;
     let tokens = h.code_flow(&c, "openid").await;
-    let (header, id) = verify_jwt(&h.provider, tokens["id_token"].as_str().unwrap(), &c.client.client_id);
+    let (header, id) = verify_jwt(
+        &h.provider,
+        tokens["id_token"].as_str().unwrap(),
+        &c.client.client_id,
+    );
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
     assert!(id.get("email").is_none(), "no email scope, no email claim");
     assert!(id.get("name").is_none());
@@ -97,10 +133,16 @@ async fn code_is_single_use_and_replay_revokes_tokens() {
     assert_eq!(h.userinfo(access).await.0, 200);
 
     let (status, err) = redeem(&h, &c, &code, Some(VERIFIER)).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, _, resp) = h.userinfo(access).await;
     assert_eq!(status, 401, "tokens of a replayed code are revoked");
-    assert!(resp.header("www-authenticate").unwrap().contains("invalid_token"));
+    assert!(resp
+        .header("www-authenticate")
+        .unwrap()
+        .contains("invalid_token"));
 }
 
 #[tokio::test]
@@ -110,17 +152,25 @@ async fn code_expires_after_60_seconds() {
     let code = code_for(&h, &c.client.client_id, "").await;
     h.clock.advance(Duration::seconds(61));
     let (status, err) = redeem(&h, &c, &code, Some(VERIFIER)).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
 async fn code_is_bound_to_client_and_redirect_uri() {
     let h = Harness::new();
-    let c = h.client(json!({"redirect_uris": [REDIRECT, "https://rp.example/other"]})).await;
+    let c = h
+        .client(json!({"redirect_uris": [REDIRECT, "https://rp.example/other"]}))
+        .await;
     let other = h.client(json!({})).await;
     let code = code_for(&h, &c.client.client_id, "").await;
     let (status, err) = redeem(&h, &other, &code, Some(VERIFIER)).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     let code = code_for(&h, &c.client.client_id, "").await;
     let (status, err, _) = h
@@ -134,7 +184,10 @@ async fn code_is_bound_to_client_and_redirect_uri() {
             Some((&c.client.client_id, c.client_secret.as_deref().unwrap())),
         )
         .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -144,10 +197,16 @@ async fn pkce_verifier_checked_and_no_downgrade() {
     // Wrong verifier.
     let code = code_for(&h, &c.client.client_id, "").await;
     let wrong = "a".repeat(43);
-    assert_eq!(redeem(&h, &c, &code, Some(&wrong)).await.1["error"], "invalid_grant");
+    assert_eq!(
+        redeem(&h, &c, &code, Some(&wrong)).await.1["error"],
+        "invalid_grant"
+    );
     // Missing verifier for a code issued with a challenge.
     let code = code_for(&h, &c.client.client_id, "").await;
-    assert_eq!(redeem(&h, &c, &code, None).await.1["error"], "invalid_grant");
+    assert_eq!(
+        redeem(&h, &c, &code, None).await.1["error"],
+        "invalid_grant"
+    );
     // A verifier for a code issued without a challenge.
     let query = format!(
         "response_type=code&client_id={}&redirect_uri={}&scope=openid&nonce=n",
@@ -156,7 +215,10 @@ async fn pkce_verifier_checked_and_no_downgrade() {
     );
     let params = h.authorize_through(&query, &h.alice()).await;
     let code = param(&params, "code").unwrap();
-    assert_eq!(redeem(&h, &c, &code, Some(VERIFIER)).await.1["error"], "invalid_grant");
+    assert_eq!(
+        redeem(&h, &c, &code, Some(VERIFIER)).await.1["error"],
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -180,21 +242,38 @@ async fn plain_pkce_accepted_unless_switched_off() {
     );
     let params = strict.authorize_through(&q, &strict.alice()).await;
     assert_eq!(param(&params, "error").as_deref(), Some("invalid_request"));
-    let discovery: serde_json::Value = serde_json::from_slice(strict.provider.discovery_json()).unwrap();
-    assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
+    let discovery: serde_json::Value =
+        serde_json::from_slice(strict.provider.discovery_json()).unwrap();
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
 }
 
 #[tokio::test]
 async fn public_client_must_use_s256() {
     let h = Harness::new();
-    let c = h.client(json!({"token_endpoint_auth_method": "none"})).await;
+    let c = h
+        .client(json!({"token_endpoint_auth_method": "none"}))
+        .await;
     assert!(c.client_secret.is_none());
     let id = &c.client.client_id;
     for extra in ["", "&code_challenge_method=plain"] {
-        let q = format!("response_type=code&client_id={id}&redirect_uri={}&scope=openid{extra}", enc(REDIRECT));
-        let q = if extra.is_empty() { q } else { format!("{q}&code_challenge={VERIFIER}") };
+        let q = format!(
+            "response_type=code&client_id={id}&redirect_uri={}&scope=openid{extra}",
+            enc(REDIRECT)
+        );
+        let q = if extra.is_empty() {
+            q
+        } else {
+            format!("{q}&code_challenge={VERIFIER}")
+        };
         let params = h.authorize_through(&q, &h.alice()).await;
-        assert_eq!(param(&params, "error").as_deref(), Some("invalid_request"), "{q}");
+        assert_eq!(
+            param(&params, "error").as_deref(),
+            Some("invalid_request"),
+            "{q}"
+        );
     }
     // With S256 and no secret it works.
     let code = code_for(&h, id, "").await;
@@ -217,20 +296,38 @@ async fn public_client_must_use_s256() {
 async fn client_authentication_only_by_registered_method() {
     let h = Harness::new();
     let basic = h.client(json!({})).await;
-    let post = h.client(json!({"token_endpoint_auth_method": "client_secret_post"})).await;
+    let post = h
+        .client(json!({"token_endpoint_auth_method": "client_secret_post"}))
+        .await;
 
     // Wrong secret by Basic: 401 with WWW-Authenticate.
     let code = code_for(&h, &basic.client.client_id, "").await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)];
-    let (status, err, resp) = h.token(&form, Some((&basic.client.client_id, "wrong"))).await;
-    assert_eq!((status, err["error"].as_str()), (401, Some("invalid_client")));
-    assert!(resp.header("www-authenticate").unwrap().starts_with("Basic"));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, err, resp) = h
+        .token(&form, Some((&basic.client.client_id, "wrong")))
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(resp
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Basic"));
     assert_eq!(resp.header("cache-control"), Some("no-store"));
 
     // A basic client may not use client_secret_post.
     let secret = basic.client_secret.clone().unwrap();
     let mut form_post = form.to_vec();
-    form_post.extend([("client_id", basic.client.client_id.as_str()), ("client_secret", secret.as_str())]);
+    form_post.extend([
+        ("client_id", basic.client.client_id.as_str()),
+        ("client_secret", secret.as_str()),
+    ]);
     let (status, _, _) = h.token(&form_post, None).await;
     assert_eq!(status, 401);
 
@@ -248,17 +345,50 @@ async fn client_authentication_only_by_registered_method() {
     let (status, tokens, _) = h.token(&form, None).await;
     assert_eq!(status, 200, "{tokens}");
     let code = code_for(&h, &post.client.client_id, "").await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)];
-    assert_eq!(h.token(&form, Some((&post.client.client_id, &secret))).await.0, 401);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    assert_eq!(
+        h.token(&form, Some((&post.client.client_id, &secret)))
+            .await
+            .0,
+        401
+    );
 
     // Both Basic and a body secret: invalid_request.
-    let form = [("grant_type", "authorization_code"), ("code", "x"), ("client_secret", "y")];
-    let (status, err, _) = h.token(&form, Some((&basic.client.client_id, basic.client_secret.as_deref().unwrap()))).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "x"),
+        ("client_secret", "y"),
+    ];
+    let (status, err, _) = h
+        .token(
+            &form,
+            Some((
+                &basic.client.client_id,
+                basic.client_secret.as_deref().unwrap(),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     // Unknown client.
-    let (status, err, _) = h.token(&[("grant_type", "authorization_code"), ("code", "x")], Some(("nobody", "x"))).await;
-    assert_eq!((status, err["error"].as_str()), (401, Some("invalid_client")));
+    let (status, err, _) = h
+        .token(
+            &[("grant_type", "authorization_code"), ("code", "x")],
+            Some(("nobody", "x")),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]
@@ -277,7 +407,9 @@ async fn errors_before_trust_are_never_redirected() {
     ];
     for q in cases {
         match h.authorize(&q, Some(&h.alice())).await {
-            AuthorizeOutcome::ErrorPage(e) => assert_eq!(e.code(), ErrorCode::InvalidRequest, "{q}"),
+            AuthorizeOutcome::ErrorPage(e) => {
+                assert_eq!(e.code(), ErrorCode::InvalidRequest, "{q}")
+            }
             other => panic!("{q}: expected an error page, got {other:?}"),
         }
     }
@@ -331,7 +463,11 @@ async fn login_then_consent_then_code() {
         other => panic!("expected consent, got {other:?}"),
     };
     assert!(pending.scopes().contains("email"));
-    match h.provider.resume(pending, Some(&alice), Some(ConsentDecision::Granted(None))).await {
+    match h
+        .provider
+        .resume(pending, Some(&alice), Some(ConsentDecision::Granted(None)))
+        .await
+    {
         AuthorizeOutcome::Respond(resp) => assert!(resp.param("code").is_some()),
         other => panic!("expected a code, got {other:?}"),
     }
@@ -347,11 +483,18 @@ async fn consent_denied_is_access_denied() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
     let alice = h.alice();
-    let pending = match h.authorize(&code_query(&c.client.client_id, ""), Some(&alice)).await {
+    let pending = match h
+        .authorize(&code_query(&c.client.client_id, ""), Some(&alice))
+        .await
+    {
         AuthorizeOutcome::Consent(p) => p,
         other => panic!("{other:?}"),
     };
-    match h.provider.resume(pending, Some(&alice), Some(ConsentDecision::Denied)).await {
+    match h
+        .provider
+        .resume(pending, Some(&alice), Some(ConsentDecision::Denied))
+        .await
+    {
         AuthorizeOutcome::Respond(resp) => {
             assert_eq!(resp.param("error"), Some("access_denied"));
             assert_eq!(resp.param("state"), Some("xyz"));
@@ -365,12 +508,26 @@ async fn consent_decision_of_another_user_is_ignored() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
     let alice = h.alice();
-    let pending = match h.authorize(&code_query(&c.client.client_id, ""), Some(&alice)).await {
+    let pending = match h
+        .authorize(&code_query(&c.client.client_id, ""), Some(&alice))
+        .await
+    {
         AuthorizeOutcome::Consent(p) => p,
         other => panic!("{other:?}"),
     };
-    let mallory = Session { subject: "mallory".into(), auth_time: h.now() };
-    match h.provider.resume(pending, Some(&mallory), Some(ConsentDecision::Granted(None))).await {
+    let mallory = Session {
+        subject: "mallory".into(),
+        auth_time: h.now(),
+    };
+    match h
+        .provider
+        .resume(
+            pending,
+            Some(&mallory),
+            Some(ConsentDecision::Granted(None)),
+        )
+        .await
+    {
         AuthorizeOutcome::Consent(p) => assert_eq!(p.client_id(), c.client.client_id),
         other => panic!("expected a fresh consent page, got {other:?}"),
     }
@@ -388,7 +545,8 @@ async fn prompt_none() {
     expect_error(h.authorize(&q, None).await, "login_required");
     expect_error(h.authorize(&q, Some(&h.alice())).await, "consent_required");
     // After consent, prompt=none succeeds silently.
-    h.authorize_through(&code_query(&c.client.client_id, ""), &h.alice()).await;
+    h.authorize_through(&code_query(&c.client.client_id, ""), &h.alice())
+        .await;
     match h.authorize(&q, Some(&h.alice())).await {
         AuthorizeOutcome::Respond(resp) => assert!(resp.param("code").is_some()),
         other => panic!("{other:?}"),
@@ -400,15 +558,25 @@ async fn prompt_login_and_max_age_force_a_new_login() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
     let alice = h.alice();
-    h.authorize_through(&code_query(&c.client.client_id, ""), &alice).await;
+    h.authorize_through(&code_query(&c.client.client_id, ""), &alice)
+        .await;
     h.clock.advance(Duration::seconds(600));
 
     // prompt=login: the existing session does not satisfy it, a new login does.
-    let pending = match h.authorize(&code_query(&c.client.client_id, "&prompt=login"), Some(&alice)).await {
+    let pending = match h
+        .authorize(
+            &code_query(&c.client.client_id, "&prompt=login"),
+            Some(&alice),
+        )
+        .await
+    {
         AuthorizeOutcome::Login(p) => p,
         other => panic!("{other:?}"),
     };
-    assert!(matches!(h.provider.resume(pending.clone(), Some(&alice), None).await, AuthorizeOutcome::Login(_)));
+    assert!(matches!(
+        h.provider.resume(pending.clone(), Some(&alice), None).await,
+        AuthorizeOutcome::Login(_)
+    ));
     h.clock.advance(Duration::seconds(5));
     let fresh = h.alice();
     match h.provider.resume(pending, Some(&fresh), None).await {
@@ -418,12 +586,22 @@ async fn prompt_login_and_max_age_force_a_new_login() {
 
     // max_age=300 with a 600-second-old login: log in again; auth_time is the new login.
     let q = code_query(&c.client.client_id, "&max_age=300");
-    assert!(matches!(h.authorize(&q, Some(&alice)).await, AuthorizeOutcome::Login(_)));
+    assert!(matches!(
+        h.authorize(&q, Some(&alice)).await,
+        AuthorizeOutcome::Login(_)
+    ));
     let params = h.authorize_through(&q, &fresh).await;
     let code = param(&params, "code").unwrap();
     let (_, tokens) = redeem(&h, &c, &code, Some(VERIFIER)).await;
-    let (_, id) = verify_jwt(&h.provider, tokens["id_token"].as_str().unwrap(), &c.client.client_id);
-    assert_eq!(id["auth_time"].as_i64(), Some(fresh.auth_time.unix_timestamp()));
+    let (_, id) = verify_jwt(
+        &h.provider,
+        tokens["id_token"].as_str().unwrap(),
+        &c.client.client_id,
+    );
+    assert_eq!(
+        id["auth_time"].as_i64(),
+        Some(fresh.auth_time.unix_timestamp())
+    );
     // max_age with prompt=none and an old session: login_required.
     h.clock.advance(Duration::seconds(400));
     match h.authorize(&format!("{q}&prompt=none"), Some(&fresh)).await {
@@ -438,8 +616,14 @@ async fn id_token_hint_for_another_user_requires_login() {
     let c = h.client(json!({})).await;
     let tokens = h.code_flow(&c, "openid profile email").await;
     let hint = tokens["id_token"].as_str().unwrap();
-    let bob = Session { subject: "user-bob".into(), auth_time: h.now() };
-    let q = code_query(&c.client.client_id, &format!("&prompt=none&id_token_hint={hint}"));
+    let bob = Session {
+        subject: "user-bob".into(),
+        auth_time: h.now(),
+    };
+    let q = code_query(
+        &c.client.client_id,
+        &format!("&prompt=none&id_token_hint={hint}"),
+    );
     match h.authorize(&q, Some(&bob)).await {
         AuthorizeOutcome::Respond(resp) => assert_eq!(resp.param("error"), Some("login_required")),
         other => panic!("{other:?}"),
@@ -464,30 +648,75 @@ async fn token_endpoint_request_shape() {
         let auth = auth.clone();
         let p = &h.provider;
         async move {
-            let req = HttpRequest::new(method).header("content-type", ct).header("authorization", auth.as_bytes()).body(body);
+            let req = HttpRequest::new(method)
+                .header("content-type", ct)
+                .header("authorization", auth.as_bytes())
+                .body(body);
             let resp = p.token(&req).await;
             let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
             (resp.status, json["error"].as_str().unwrap_or("").to_owned())
         }
     };
-    assert_eq!(send(Method::Get, b"application/x-www-form-urlencoded", b"").await, (405, "invalid_request".into()));
-    assert_eq!(send(Method::Post, b"application/json", b"{}").await, (415, "invalid_request".into()));
-    assert_eq!(send(Method::Post, b"application/x-www-form-urlencoded", b"code=x").await, (400, "invalid_request".into()));
     assert_eq!(
-        send(Method::Post, b"application/x-www-form-urlencoded", b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code").await,
+        send(Method::Get, b"application/x-www-form-urlencoded", b"").await,
+        (405, "invalid_request".into())
+    );
+    assert_eq!(
+        send(Method::Post, b"application/json", b"{}").await,
+        (415, "invalid_request".into())
+    );
+    assert_eq!(
+        send(
+            Method::Post,
+            b"application/x-www-form-urlencoded",
+            b"code=x"
+        )
+        .await,
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        send(
+            Method::Post,
+            b"application/x-www-form-urlencoded",
+            b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+        )
+        .await,
         (400, "unsupported_grant_type".into())
     );
     assert_eq!(
-        send(Method::Post, b"application/x-www-form-urlencoded", b"grant_type=authorization_code&grant_type=authorization_code").await,
+        send(
+            Method::Post,
+            b"application/x-www-form-urlencoded",
+            b"grant_type=authorization_code&grant_type=authorization_code"
+        )
+        .await,
         (400, "invalid_request".into())
     );
-    assert_eq!(send(Method::Post, b"application/x-www-form-urlencoded", b"grant_type=authorization_code").await, (400, "invalid_request".into()));
     assert_eq!(
-        send(Method::Post, b"application/x-www-form-urlencoded", b"grant_type=authorization_code&code=nope").await,
+        send(
+            Method::Post,
+            b"application/x-www-form-urlencoded",
+            b"grant_type=authorization_code"
+        )
+        .await,
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        send(
+            Method::Post,
+            b"application/x-www-form-urlencoded",
+            b"grant_type=authorization_code&code=nope"
+        )
+        .await,
         (400, "invalid_grant".into())
     );
     assert_eq!(
-        send(Method::Post, b"application/x-www-form-urlencoded", b"grant_type=client_credentials").await,
+        send(
+            Method::Post,
+            b"application/x-www-form-urlencoded",
+            b"grant_type=client_credentials"
+        )
+        .await,
         (400, "unauthorized_client".into())
     );
 }
@@ -499,6 +728,10 @@ async fn deleted_client_revokes_its_tokens() {
     let tokens = h.code_flow(&c, "openid").await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(h.userinfo(access).await.0, 200);
-    h.provider.delete_client(&c.client.id).await.unwrap().unwrap();
+    h.provider
+        .delete_client(&c.client.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(h.userinfo(access).await.0, 401);
 }

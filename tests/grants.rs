@@ -25,7 +25,12 @@ async fn implicit_client(h: &Harness) -> opkit::client::ClientWithSecrets {
     .await
 }
 
-async fn post(h: &Harness, endpoint: &str, body: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
+async fn post(
+    h: &Harness,
+    endpoint: &str,
+    body: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
     let body = serde_urlencoded::to_string(body).unwrap();
     let auth = basic.map(|(i, s)| basic_header(i, s));
     let mut req = HttpRequest::new(Method::Post)
@@ -39,20 +44,35 @@ async fn post(h: &Harness, endpoint: &str, body: &[(&str, &str)], basic: Option<
         "introspect" => h.provider.introspect(&req).await,
         _ => h.provider.token(&req).await,
     };
-    (resp.status, serde_json::from_slice(&resp.body).unwrap_or(Value::Null))
+    (
+        resp.status,
+        serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
 async fn implicit_id_token() {
     let h = Harness::new();
     let c = implicit_client(&h).await;
-    let params = h.authorize_through(&front_query(&c.client.client_id, "id_token", ""), &h.alice()).await;
+    let params = h
+        .authorize_through(
+            &front_query(&c.client.client_id, "id_token", ""),
+            &h.alice(),
+        )
+        .await;
     assert!(param(&params, "access_token").is_none());
     assert!(param(&params, "code").is_none());
     assert_eq!(param(&params, "state").as_deref(), Some("st"));
-    let (_, id) = verify_jwt(&h.provider, &param(&params, "id_token").unwrap(), &c.client.client_id);
+    let (_, id) = verify_jwt(
+        &h.provider,
+        &param(&params, "id_token").unwrap(),
+        &c.client.client_id,
+    );
     assert_eq!(id["nonce"], "n-42");
-    assert_eq!(id["name"], "Alice Liddell", "without an access token, claims go in the ID token");
+    assert_eq!(
+        id["name"], "Alice Liddell",
+        "without an access token, claims go in the ID token"
+    );
     assert!(id.get("at_hash").is_none());
 }
 
@@ -60,18 +80,36 @@ async fn implicit_id_token() {
 async fn implicit_id_token_token_in_fragment() {
     let h = Harness::new();
     let c = implicit_client(&h).await;
-    let outcome = h.authorize(&front_query(&c.client.client_id, "id_token token", ""), Some(&h.alice())).await;
-    let AuthorizeOutcome::Consent(p) = outcome else { panic!("{outcome:?}") };
-    let AuthorizeOutcome::Respond(resp) = h.provider.resume(p, Some(&h.alice()), Some(ConsentDecision::Granted(None))).await else {
+    let outcome = h
+        .authorize(
+            &front_query(&c.client.client_id, "id_token token", ""),
+            Some(&h.alice()),
+        )
+        .await;
+    let AuthorizeOutcome::Consent(p) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let AuthorizeOutcome::Respond(resp) = h
+        .provider
+        .resume(p, Some(&h.alice()), Some(ConsentDecision::Granted(None)))
+        .await
+    else {
         panic!()
     };
     let location = resp.location().unwrap();
-    assert!(location.starts_with(&format!("{REDIRECT}#")), "fragment by default: {location}");
+    assert!(
+        location.starts_with(&format!("{REDIRECT}#")),
+        "fragment by default: {location}"
+    );
     let params = response_params(&resp);
     let access = param(&params, "access_token").unwrap();
     assert_eq!(param(&params, "token_type").as_deref(), Some("Bearer"));
     assert!(param(&params, "refresh_token").is_none());
-    let (_, id) = verify_jwt(&h.provider, &param(&params, "id_token").unwrap(), &c.client.client_id);
+    let (_, id) = verify_jwt(
+        &h.provider,
+        &param(&params, "id_token").unwrap(),
+        &c.client.client_id,
+    );
     assert_eq!(id["at_hash"], opkit::token::half_hash(&access));
     assert_eq!(h.userinfo(&access).await.0, 200);
 }
@@ -83,15 +121,33 @@ async fn implicit_refusals() {
     let plain = h.client(json!({})).await;
     let id = &c.client.client_id;
     let cases = [
-        (front_query(id, "id_token", "").replace("&nonce=n-42", ""), "invalid_request"),
-        (front_query(id, "id_token token", "&response_mode=query"), "invalid_request"),
-        (front_query(&plain.client.client_id, "id_token", ""), "unauthorized_client"),
-        (front_query(id, "id_token", "").replace("openid%20profile", "profile"), "invalid_request"),
+        (
+            front_query(id, "id_token", "").replace("&nonce=n-42", ""),
+            "invalid_request",
+        ),
+        (
+            front_query(id, "id_token token", "&response_mode=query"),
+            "invalid_request",
+        ),
+        (
+            front_query(&plain.client.client_id, "id_token", ""),
+            "unauthorized_client",
+        ),
+        (
+            front_query(id, "id_token", "").replace("openid%20profile", "profile"),
+            "invalid_request",
+        ),
     ];
     for (q, want) in cases {
-        let AuthorizeOutcome::Respond(resp) = h.authorize(&q, Some(&h.alice())).await else { panic!("{q}") };
+        let AuthorizeOutcome::Respond(resp) = h.authorize(&q, Some(&h.alice())).await else {
+            panic!("{q}")
+        };
         assert_eq!(resp.param("error"), Some(want), "{q}");
-        assert_eq!(resp.mode(), opkit::flow::authorize::ResponseMode::Fragment, "errors use the fragment too: {q}");
+        assert_eq!(
+            resp.mode(),
+            opkit::flow::authorize::ResponseMode::Fragment,
+            "errors use the fragment too: {q}"
+        );
     }
 }
 
@@ -99,10 +155,15 @@ async fn implicit_refusals() {
 async fn implicit_never_gets_refresh_tokens() {
     let h = Harness::new();
     let c = implicit_client(&h).await;
-    let q = front_query(&c.client.client_id, "id_token token", "").replace("openid%20profile", "openid%20offline_access");
+    let q = front_query(&c.client.client_id, "id_token token", "")
+        .replace("openid%20profile", "openid%20offline_access");
     let params = h.authorize_through(&q, &h.alice()).await;
     assert!(param(&params, "refresh_token").is_none());
-    assert_eq!(param(&params, "scope").as_deref(), Some("openid"), "offline_access dropped");
+    assert_eq!(
+        param(&params, "scope").as_deref(),
+        Some("openid"),
+        "offline_access dropped"
+    );
 }
 
 #[tokio::test]
@@ -110,11 +171,17 @@ async fn hybrid_flows() {
     let h = Harness::new();
     let c = implicit_client(&h).await;
     for rt in ["code id_token", "code token", "code id_token token"] {
-        let params = h.authorize_through(&front_query(&c.client.client_id, rt, ""), &h.alice()).await;
+        let params = h
+            .authorize_through(&front_query(&c.client.client_id, rt, ""), &h.alice())
+            .await;
         let code = param(&params, "code").unwrap_or_else(|| panic!("{rt}: {params:?}"));
         assert_eq!(param(&params, "iss").as_deref(), Some(ISSUER));
         if rt.contains("id_token") {
-            let (_, id) = verify_jwt(&h.provider, &param(&params, "id_token").unwrap(), &c.client.client_id);
+            let (_, id) = verify_jwt(
+                &h.provider,
+                &param(&params, "id_token").unwrap(),
+                &c.client.client_id,
+            );
             assert_eq!(id["c_hash"], opkit::token::half_hash(&code), "{rt}");
             assert_eq!(id["nonce"], "n-42");
             match param(&params, "access_token") {
@@ -122,22 +189,35 @@ async fn hybrid_flows() {
                 None => assert!(id.get("at_hash").is_none()),
             }
         }
-        assert_eq!(param(&params, "access_token").is_some(), rt.split(' ').any(|p| p == "token"));
+        assert_eq!(
+            param(&params, "access_token").is_some(),
+            rt.split(' ').any(|p| p == "token")
+        );
         // The code redeems at the token endpoint.
         let (status, tokens) = post(
             &h,
             "token",
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
             Some((&c.client.client_id, c.client_secret.as_deref().unwrap())),
         )
         .await;
         assert_eq!(status, 200, "{rt}: {tokens}");
-        let (_, id) = verify_jwt(&h.provider, tokens["id_token"].as_str().unwrap(), &c.client.client_id);
+        let (_, id) = verify_jwt(
+            &h.provider,
+            tokens["id_token"].as_str().unwrap(),
+            &c.client.client_id,
+        );
         assert_eq!(id["nonce"], "n-42");
     }
     // nonce is required.
     let q = front_query(&c.client.client_id, "code id_token", "").replace("&nonce=n-42", "");
-    let AuthorizeOutcome::Respond(resp) = h.authorize(&q, Some(&h.alice())).await else { panic!() };
+    let AuthorizeOutcome::Respond(resp) = h.authorize(&q, Some(&h.alice())).await else {
+        panic!()
+    };
     assert_eq!(resp.param("error"), Some("invalid_request"));
 }
 
@@ -145,9 +225,16 @@ async fn hybrid_flows() {
 async fn form_post_mode() {
     let h = Harness::new();
     let c = implicit_client(&h).await;
-    h.authorize_through(&front_query(&c.client.client_id, "code", ""), &h.alice()).await;
-    let q = front_query(&c.client.client_id, "code id_token", "&response_mode=form_post");
-    let AuthorizeOutcome::Respond(resp) = h.authorize(&q, Some(&h.alice())).await else { panic!() };
+    h.authorize_through(&front_query(&c.client.client_id, "code", ""), &h.alice())
+        .await;
+    let q = front_query(
+        &c.client.client_id,
+        "code id_token",
+        "&response_mode=form_post",
+    );
+    let AuthorizeOutcome::Respond(resp) = h.authorize(&q, Some(&h.alice())).await else {
+        panic!()
+    };
     assert!(resp.location().is_none());
     let http = resp.into_http();
     assert_eq!(http.status, 200);
@@ -156,7 +243,11 @@ async fn form_post_mode() {
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     let html = String::from_utf8(http.body).unwrap();
     assert!(html.contains(&format!("action=\"{REDIRECT}\"")));
-    assert!(html.contains("name=\"code\"") && html.contains("name=\"id_token\"") && html.contains("name=\"iss\""));
+    assert!(
+        html.contains("name=\"code\"")
+            && html.contains("name=\"id_token\"")
+            && html.contains("name=\"iss\"")
+    );
 }
 
 #[tokio::test]
@@ -165,23 +256,57 @@ async fn client_credentials() {
     let svc = h
         .client(json!({"grant_types": ["client_credentials"], "redirect_uris": [], "allowed_scopes": ["api:read", "api:write"]}))
         .await;
-    let creds = (svc.client.client_id.as_str(), svc.client_secret.as_deref().unwrap());
-    let (status, tokens) = post(&h, "token", &[("grant_type", "client_credentials"), ("scope", "api:read")], Some(creds)).await;
+    let creds = (
+        svc.client.client_id.as_str(),
+        svc.client_secret.as_deref().unwrap(),
+    );
+    let (status, tokens) = post(
+        &h,
+        "token",
+        &[("grant_type", "client_credentials"), ("scope", "api:read")],
+        Some(creds),
+    )
+    .await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["scope"], "api:read");
     assert!(tokens.get("id_token").is_none() && tokens.get("refresh_token").is_none());
-    let (_, at) = verify_jwt(&h.provider, tokens["access_token"].as_str().unwrap(), ISSUER);
+    let (_, at) = verify_jwt(
+        &h.provider,
+        tokens["access_token"].as_str().unwrap(),
+        ISSUER,
+    );
     assert_eq!(at["sub"], svc.client.client_id.as_str());
     assert_eq!(at["client_id"], svc.client.client_id.as_str());
 
-    let (status, err) = post(&h, "token", &[("grant_type", "client_credentials"), ("scope", "api:admin")], Some(creds)).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_scope")));
-    let (_, err) = post(&h, "token", &[("grant_type", "client_credentials"), ("scope", "openid")], Some(creds)).await;
+    let (status, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "client_credentials"), ("scope", "api:admin")],
+        Some(creds),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+        Some(creds),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_scope");
 
     // Not registered for it: unauthorized_client. Public clients cannot even register it.
     let web = h.client(json!({})).await;
-    let (_, err) = post(&h, "token", &[("grant_type", "client_credentials")], Some((&web.client.client_id, web.client_secret.as_deref().unwrap()))).await;
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "client_credentials")],
+        Some((&web.client.client_id, web.client_secret.as_deref().unwrap())),
+    )
+    .await;
     assert_eq!(err["error"], "unauthorized_client");
     let settings = opkit::client::metadata::validate(
         json!({"name": "p", "redirect_uris": [], "id_token_signed_response_alg": "ES256", "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]})
@@ -200,39 +325,85 @@ async fn password_grant_off_by_default() {
     let (status, err) = post(
         &h,
         "token",
-        &[("grant_type", "password"), ("username", "alice"), ("password", "wonderland")],
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "wonderland"),
+        ],
         Some((&c.client.client_id, c.client_secret.as_deref().unwrap())),
     )
     .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
     let discovery: Value = serde_json::from_slice(h.provider.discovery_json()).unwrap();
-    assert!(!discovery["grant_types_supported"].as_array().unwrap().contains(&json!("password")));
+    assert!(!discovery["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("password")));
 }
 
 #[tokio::test]
 async fn password_grant_when_enabled() {
     let h = Harness::with_config(|c| c.password_grant_enabled = true);
-    let c = h.client(json!({"grant_types": ["password", "refresh_token"], "redirect_uris": []})).await;
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
+    let c = h
+        .client(json!({"grant_types": ["password", "refresh_token"], "redirect_uris": []}))
+        .await;
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
     let (status, tokens) = post(
         &h,
         "token",
-        &[("grant_type", "password"), ("username", "alice"), ("password", "wonderland"), ("scope", "openid email offline_access")],
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("scope", "openid email offline_access"),
+        ],
         Some(creds),
     )
     .await;
     assert_eq!(status, 200, "{tokens}");
-    assert!(tokens["refresh_token"].is_string(), "offline_access yields a refresh token");
-    let (_, id) = verify_jwt(&h.provider, tokens["id_token"].as_str().unwrap(), &c.client.client_id);
+    assert!(
+        tokens["refresh_token"].is_string(),
+        "offline_access yields a refresh token"
+    );
+    let (_, id) = verify_jwt(
+        &h.provider,
+        tokens["id_token"].as_str().unwrap(),
+        &c.client.client_id,
+    );
     assert_eq!(id["email"], "alice@example.com");
 
     for (user, pass) in [("alice", "wrong"), ("nobody", "wonderland")] {
-        let (status, err) = post(&h, "token", &[("grant_type", "password"), ("username", user), ("password", pass)], Some(creds)).await;
-        assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
-        assert_eq!(err["error_description"], "invalid resource owner credentials", "no hint whether the user exists");
+        let (status, err) = post(
+            &h,
+            "token",
+            &[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", pass),
+            ],
+            Some(creds),
+        )
+        .await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        assert_eq!(
+            err["error_description"], "invalid resource owner credentials",
+            "no hint whether the user exists"
+        );
     }
     let discovery: Value = serde_json::from_slice(h.provider.discovery_json()).unwrap();
-    assert!(discovery["grant_types_supported"].as_array().unwrap().contains(&json!("password")));
+    assert!(discovery["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("password")));
 }
 
 async fn offline_tokens(h: &Harness, c: &opkit::client::ClientWithSecrets) -> Value {
@@ -245,22 +416,53 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let c = h.client(json!({})).await;
     let tokens = offline_tokens(&h, &c).await;
     let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
 
-    let (status, next) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt1)], Some(creds)).await;
+    let (status, next) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+        Some(creds),
+    )
+    .await;
     assert_eq!(status, 200, "{next}");
     let rt2 = next["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2, "rotated");
-    let (_, id) = verify_jwt(&h.provider, next["id_token"].as_str().unwrap(), &c.client.client_id);
+    let (_, id) = verify_jwt(
+        &h.provider,
+        next["id_token"].as_str().unwrap(),
+        &c.client.client_id,
+    );
     assert_eq!(id["sub"], "user-alice");
     let at2 = next["access_token"].as_str().unwrap().to_owned();
     assert_eq!(h.userinfo(&at2).await.0, 200);
 
     // Reusing the first token revokes everything of the family.
-    let (status, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt1)], Some(creds)).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt2)], Some(creds)).await;
-    assert_eq!(err["error"], "invalid_grant", "the newest token of the family is revoked too");
+    let (status, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+        Some(creds),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
+        Some(creds),
+    )
+    .await;
+    assert_eq!(
+        err["error"], "invalid_grant",
+        "the newest token of the family is revoked too"
+    );
     assert_eq!(h.userinfo(&at2).await.0, 401);
 }
 
@@ -270,15 +472,48 @@ async fn refresh_scope_narrows_never_widens() {
     let c = h.client(json!({})).await;
     let tokens = offline_tokens(&h, &c).await;
     let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("scope", "openid email profile")], Some(creds)).await;
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
+    let (_, err) = post(
+        &h,
+        "token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("scope", "openid email profile"),
+        ],
+        Some(creds),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_scope");
-    let (status, narrow) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("scope", "openid")], Some(creds)).await;
+    let (status, narrow) = post(
+        &h,
+        "token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("scope", "openid"),
+        ],
+        Some(creds),
+    )
+    .await;
     assert_eq!(status, 200, "{narrow}");
     assert_eq!(narrow["scope"], "openid");
     // The new refresh token keeps the original scope.
     let rt2 = narrow["refresh_token"].as_str().unwrap();
-    let (status, full) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", rt2), ("scope", "openid email")], Some(creds)).await;
+    let (status, full) = post(
+        &h,
+        "token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt2),
+            ("scope", "openid email"),
+        ],
+        Some(creds),
+    )
+    .await;
     assert_eq!(status, 200, "{full}");
 }
 
@@ -294,13 +529,22 @@ async fn refresh_token_only_with_offline_access_and_consent() {
         enc(REDIRECT)
     );
     let outcome = h.authorize(&q, Some(&h.alice())).await;
-    let AuthorizeOutcome::Consent(pending) = outcome else { panic!("offline_access is never granted silently: {outcome:?}") };
+    let AuthorizeOutcome::Consent(pending) = outcome else {
+        panic!("offline_access is never granted silently: {outcome:?}")
+    };
     assert!(pending.wants_offline_access());
     // prompt=none cannot show a consent page.
-    let AuthorizeOutcome::Respond(resp) = h.authorize(&format!("{q}&prompt=none"), Some(&h.alice())).await else { panic!() };
+    let AuthorizeOutcome::Respond(resp) = h
+        .authorize(&format!("{q}&prompt=none"), Some(&h.alice()))
+        .await
+    else {
+        panic!()
+    };
     assert_eq!(resp.param("error"), Some("consent_required"));
     // A client without the refresh_token grant never gets one.
-    let no_refresh = h.client(json!({"grant_types": ["authorization_code"]})).await;
+    let no_refresh = h
+        .client(json!({"grant_types": ["authorization_code"]}))
+        .await;
     let tokens = h.code_flow(&no_refresh, "openid offline_access").await;
     assert!(tokens.get("refresh_token").is_none());
     assert_eq!(tokens["scope"], "openid");
@@ -313,23 +557,50 @@ async fn refresh_lifetimes() {
         c.refresh_token_absolute_ttl = Duration::hours(3);
     });
     let c = h.client(json!({})).await;
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
-    let mut rt = offline_tokens(&h, &c).await["refresh_token"].as_str().unwrap().to_owned();
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
+    let mut rt = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Used every 50 minutes it lives until the absolute limit.
     for _ in 0..3 {
         h.clock.advance(Duration::minutes(50));
-        let (status, next) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)], Some(creds)).await;
+        let (status, next) = post(
+            &h,
+            "token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            Some(creds),
+        )
+        .await;
         assert_eq!(status, 200, "{next}");
         rt = next["refresh_token"].as_str().unwrap().to_owned();
     }
     h.clock.advance(Duration::minutes(40));
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)], Some(creds)).await;
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        Some(creds),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_grant", "absolute lifetime");
 
     // Idle for longer than the idle lifetime.
-    let rt = offline_tokens(&h, &c).await["refresh_token"].as_str().unwrap().to_owned();
+    let rt = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     h.clock.advance(Duration::minutes(61));
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)], Some(creds)).await;
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        Some(creds),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_grant", "idle lifetime");
 }
 
@@ -338,12 +609,33 @@ async fn refresh_token_bound_to_client_and_revoked_with_consent() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
     let other = h.client(json!({})).await;
-    let rt = offline_tokens(&h, &c).await["refresh_token"].as_str().unwrap().to_owned();
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)], Some((&other.client.client_id, other.client_secret.as_deref().unwrap()))).await;
+    let rt = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        Some((
+            &other.client.client_id,
+            other.client_secret.as_deref().unwrap(),
+        )),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_grant");
     // Withdrawing consent revokes the family.
-    h.provider.revoke_consent("user-alice", &c.client.client_id).await.unwrap();
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)], Some((&c.client.client_id, c.client_secret.as_deref().unwrap()))).await;
+    h.provider
+        .revoke_consent("user-alice", &c.client.client_id)
+        .await
+        .unwrap();
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        Some((&c.client.client_id, c.client_secret.as_deref().unwrap())),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_grant");
 }
 
@@ -355,17 +647,25 @@ async fn userinfo_rules() {
     let access = tokens["access_token"].as_str().unwrap();
     let (status, info, _) = h.userinfo(access).await;
     assert_eq!(status, 200);
-    assert_eq!(info, json!({"sub": "user-alice", "email": "alice@example.com", "email_verified": true}));
+    assert_eq!(
+        info,
+        json!({"sub": "user-alice", "email": "alice@example.com", "email_verified": true})
+    );
 
     // POST with the token in the form body.
     let body = format!("access_token={access}");
-    let req = HttpRequest::new(Method::Post).header("content-type", b"application/x-www-form-urlencoded").body(body.as_bytes());
+    let req = HttpRequest::new(Method::Post)
+        .header("content-type", b"application/x-www-form-urlencoded")
+        .body(body.as_bytes());
     assert_eq!(h.provider.userinfo(&req).await.status, 200);
 
     for bad in ["", "garbage", &access[..access.len() - 2]] {
         let (status, _, resp) = h.userinfo(bad).await;
         assert_eq!(status, 401, "{bad}");
-        assert!(resp.header("www-authenticate").unwrap().starts_with("Bearer error=\"invalid_token\""));
+        assert!(resp
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\""));
     }
     // Expired.
     h.clock.advance(Duration::seconds(3601));
@@ -376,28 +676,62 @@ async fn userinfo_rules() {
 async fn revocation() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
     let tokens = offline_tokens(&h, &c).await;
     let access = tokens["access_token"].as_str().unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
 
     // Revoking an access token.
-    let (status, _) = post(&h, "revoke", &[("token", access), ("token_type_hint", "access_token")], Some(creds)).await;
+    let (status, _) = post(
+        &h,
+        "revoke",
+        &[("token", access), ("token_type_hint", "access_token")],
+        Some(creds),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(h.userinfo(access).await.0, 401);
     // Revoking a refresh token revokes its family.
     let (status, _) = post(&h, "revoke", &[("token", rt)], Some(creds)).await;
     assert_eq!(status, 200);
-    let (_, err) = post(&h, "token", &[("grant_type", "refresh_token"), ("refresh_token", rt)], Some(creds)).await;
+    let (_, err) = post(
+        &h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        Some(creds),
+    )
+    .await;
     assert_eq!(err["error"], "invalid_grant");
     // Unknown tokens: still 200. Bad client: 401.
-    assert_eq!(post(&h, "revoke", &[("token", "nope")], Some(creds)).await.0, 200);
-    assert_eq!(post(&h, "revoke", &[("token", "nope")], Some((creds.0, "wrong"))).await.0, 401);
+    assert_eq!(
+        post(&h, "revoke", &[("token", "nope")], Some(creds))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&h, "revoke", &[("token", "nope")], Some((creds.0, "wrong")))
+            .await
+            .0,
+        401
+    );
     // Another client's token is not revoked.
     let other = h.client(json!({})).await;
     let tokens = h.code_flow(&c, "openid").await;
     let access = tokens["access_token"].as_str().unwrap();
-    post(&h, "revoke", &[("token", access)], Some((&other.client.client_id, other.client_secret.as_deref().unwrap()))).await;
+    post(
+        &h,
+        "revoke",
+        &[("token", access)],
+        Some((
+            &other.client.client_id,
+            other.client_secret.as_deref().unwrap(),
+        )),
+    )
+    .await;
     assert_eq!(h.userinfo(access).await.0, 200);
 }
 
@@ -405,7 +739,10 @@ async fn revocation() {
 async fn introspection() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
     let tokens = offline_tokens(&h, &c).await;
     let access = tokens["access_token"].as_str().unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
@@ -416,17 +753,31 @@ async fn introspection() {
     assert_eq!(info["client_id"], c.client.client_id.as_str());
     assert_eq!(info["scope"], "openid email offline_access");
     let (_, info) = post(&h, "introspect", &[("token", rt)], Some(creds)).await;
-    assert_eq!((info["active"].as_bool(), info["token_type"].as_str()), (Some(true), Some("refresh_token")));
+    assert_eq!(
+        (info["active"].as_bool(), info["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
     let (_, info) = post(&h, "introspect", &[("token", "garbage")], Some(creds)).await;
     assert_eq!(info, json!({"active": false}));
     // Public clients may not introspect.
-    let public = h.client(json!({"token_endpoint_auth_method": "none"})).await;
-    let (status, _) = post(&h, "introspect", &[("token", access), ("client_id", &public.client.client_id)], None).await;
+    let public = h
+        .client(json!({"token_endpoint_auth_method": "none"}))
+        .await;
+    let (status, _) = post(
+        &h,
+        "introspect",
+        &[("token", access), ("client_id", &public.client.client_id)],
+        None,
+    )
+    .await;
     assert_eq!(status, 401);
     // After revocation: inactive.
     post(&h, "revoke", &[("token", rt)], Some(creds)).await;
     let (_, info) = post(&h, "introspect", &[("token", access)], Some(creds)).await;
-    assert_eq!(info["active"], false, "revoking the family revokes its access tokens");
+    assert_eq!(
+        info["active"], false,
+        "revoking the family revokes its access tokens"
+    );
 }
 
 /// Counts failures per key; refuses a key after three.
@@ -435,31 +786,85 @@ struct ThreeStrikes(std::sync::Mutex<std::collections::HashMap<String, u32>>);
 
 impl opkit::host::RateLimit for ThreeStrikes {
     fn allow(&self, attempt: &opkit::host::Attempt<'_>) -> bool {
-        self.0.lock().unwrap().get(&format!("{attempt:?}")).copied().unwrap_or(0) < 3
+        self.0
+            .lock()
+            .unwrap()
+            .get(&format!("{attempt:?}"))
+            .copied()
+            .unwrap_or(0)
+            < 3
     }
     fn failed(&self, attempt: &opkit::host::Attempt<'_>) {
-        *self.0.lock().unwrap().entry(format!("{attempt:?}")).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry(format!("{attempt:?}"))
+            .or_default() += 1;
     }
 }
 
 #[tokio::test]
 async fn rate_limit_hook_throttles_password_and_secret_guessing() {
     let mut h = Harness::with_config(|c| c.password_grant_enabled = true);
-    h.provider = h.provider.with_rate_limit(std::sync::Arc::new(ThreeStrikes::default()));
-    let c = h.client(json!({"grant_types": ["password", "client_credentials"], "redirect_uris": []})).await;
-    let creds = (c.client.client_id.as_str(), c.client_secret.as_deref().unwrap());
+    h.provider = h
+        .provider
+        .with_rate_limit(std::sync::Arc::new(ThreeStrikes::default()));
+    let c = h
+        .client(json!({"grant_types": ["password", "client_credentials"], "redirect_uris": []}))
+        .await;
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
     let guess = |password: &'static str| {
         let h = &h;
-        async move { post(h, "token", &[("grant_type", "password"), ("username", "alice"), ("password", password)], Some(creds)).await }
+        async move {
+            post(
+                h,
+                "token",
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", password),
+                ],
+                Some(creds),
+            )
+            .await
+        }
     };
     for _ in 0..3 {
         assert_eq!(guess("wrong").await.1["error"], "invalid_grant");
     }
     let (status, err) = guess("wonderland").await;
-    assert_eq!((status, err["error"].as_str()), (429, Some("temporarily_unavailable")), "even the right password waits");
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (429, Some("temporarily_unavailable")),
+        "even the right password waits"
+    );
 
     for _ in 0..3 {
-        assert_eq!(post(&h, "token", &[("grant_type", "client_credentials")], Some((creds.0, "guess"))).await.0, 401);
+        assert_eq!(
+            post(
+                &h,
+                "token",
+                &[("grant_type", "client_credentials")],
+                Some((creds.0, "guess"))
+            )
+            .await
+            .0,
+            401
+        );
     }
-    assert_eq!(post(&h, "token", &[("grant_type", "client_credentials")], Some(creds)).await.0, 429);
+    assert_eq!(
+        post(
+            &h,
+            "token",
+            &[("grant_type", "client_credentials")],
+            Some(creds)
+        )
+        .await
+        .0,
+        429
+    );
 }

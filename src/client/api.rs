@@ -149,7 +149,11 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         logo_dark_mode_uri: s.logo_dark_mode_uri.as_deref(),
         require_pkce: s.require_pkce,
         metadata: &s.metadata,
-        client_secrets: client.secrets.iter().map(|c| secret_view(c, None)).collect(),
+        client_secrets: client
+            .secrets
+            .iter()
+            .map(|c| secret_view(c, None))
+            .collect(),
         date_created: rfc3339(client.date_created),
         date_modified: rfc3339(client.date_modified),
     }
@@ -211,22 +215,39 @@ struct RegistrationView<'a> {
 fn json_response<T: Serialize>(status: u16, body: &T) -> HttpResponse {
     match serde_json::to_vec(body) {
         Ok(json) => HttpResponse::json(status, json).no_store(),
-        Err(_) => ManagementError::new(500, "server_error", "could not serialise the response").into_http(),
+        Err(_) => ManagementError::new(500, "server_error", "could not serialise the response")
+            .into_http(),
     }
 }
 
 /// Read a JSON object body.
 fn json_object(req: &HttpRequest<'_>, max: usize) -> Result<Map<String, Value>, ManagementError> {
     if req.body.len() > max {
-        return Err(ManagementError::new(413, "too_large", "the body is too large"));
+        return Err(ManagementError::new(
+            413,
+            "too_large",
+            "the body is too large",
+        ));
     }
     if !req.is_json() {
-        return Err(ManagementError::new(415, "unsupported_media_type", "the body must be application/json"));
+        return Err(ManagementError::new(
+            415,
+            "unsupported_media_type",
+            "the body must be application/json",
+        ));
     }
     match serde_json::from_slice::<Value>(req.body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ManagementError::new(400, "invalid_json", "the body must be a JSON object")),
-        Err(e) => Err(ManagementError::new(400, "invalid_json", format!("the body is not valid JSON: {e}"))),
+        Ok(_) => Err(ManagementError::new(
+            400,
+            "invalid_json",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(ManagementError::new(
+            400,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )),
     }
 }
 
@@ -245,23 +266,41 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
     }
 
-    async fn manage(&self, req: &HttpRequest<'_>, id: Option<&str>) -> Result<HttpResponse, ManagementError> {
+    async fn manage(
+        &self,
+        req: &HttpRequest<'_>,
+        id: Option<&str>,
+    ) -> Result<HttpResponse, ManagementError> {
         let not_found = || ManagementError::new(404, "not_found", "no client with this id");
         match (req.method, id) {
             (Method::Post, None) => {
                 let settings = self.settings_from(req, MetadataSource::Management)?;
                 let created = self.create_client(settings, false).await?;
-                Ok(json_response(201, &managed_view(&created.client, created.client_secret.as_deref())))
+                Ok(json_response(
+                    201,
+                    &managed_view(&created.client, created.client_secret.as_deref()),
+                ))
             }
             (Method::Get, None) => self.list_page(req.query).await,
             (Method::Get, Some(id)) => {
-                let client = self.clients.client_by_id(id).await.map_err(Error::from)?.ok_or_else(not_found)?;
+                let client = self
+                    .clients
+                    .client_by_id(id)
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(not_found)?;
                 Ok(json_response(200, &managed_view(&client, None)))
             }
             (Method::Put, Some(id)) => {
                 let settings = self.settings_from(req, MetadataSource::Management)?;
-                let updated = self.update_client(id, settings).await?.ok_or_else(not_found)?;
-                Ok(json_response(200, &managed_view(&updated.client, updated.client_secret.as_deref())))
+                let updated = self
+                    .update_client(id, settings)
+                    .await?
+                    .ok_or_else(not_found)?;
+                Ok(json_response(
+                    200,
+                    &managed_view(&updated.client, updated.client_secret.as_deref()),
+                ))
             }
             (Method::Delete, Some(id)) => {
                 self.delete_client(id).await?.ok_or_else(not_found)?;
@@ -271,21 +310,35 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     body: Vec::new(),
                 })
             }
-            _ => Err(ManagementError::new(405, "method_not_allowed", "method not allowed")),
+            _ => Err(ManagementError::new(
+                405,
+                "method_not_allowed",
+                "method not allowed",
+            )),
         }
     }
 
     /// Client credentials: `GET /clients/{id}/secrets` lists them (never the plaintext),
     /// `POST /clients/{id}/secrets` with `{"name": …, "expires": RFC 3339 or null}` adds one
     /// (`201`, the plaintext shown once), `DELETE /clients/{id}/secrets/{secret_id}` revokes one.
-    pub async fn manage_client_secrets(&self, req: &HttpRequest<'_>, id: &str, secret_id: Option<&str>) -> HttpResponse {
+    pub async fn manage_client_secrets(
+        &self,
+        req: &HttpRequest<'_>,
+        id: &str,
+        secret_id: Option<&str>,
+    ) -> HttpResponse {
         match self.manage_secrets(req, id, secret_id).await {
             Ok(resp) => resp,
             Err(e) => e.into_http(),
         }
     }
 
-    async fn manage_secrets(&self, req: &HttpRequest<'_>, id: &str, secret_id: Option<&str>) -> Result<HttpResponse, ManagementError> {
+    async fn manage_secrets(
+        &self,
+        req: &HttpRequest<'_>,
+        id: &str,
+        secret_id: Option<&str>,
+    ) -> Result<HttpResponse, ManagementError> {
         match (req.method, secret_id) {
             (Method::Get, None) => {
                 let client = self
@@ -293,12 +346,18 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     .client_by_id(id)
                     .await
                     .map_err(Error::from)?
-                    .ok_or_else(|| ManagementError::new(404, "not_found", "no client with this id"))?;
+                    .ok_or_else(|| {
+                        ManagementError::new(404, "not_found", "no client with this id")
+                    })?;
                 #[derive(Serialize)]
                 struct Items<'a> {
                     items: Vec<SecretView<'a>>,
                 }
-                let items = client.secrets.iter().map(|s| secret_view(s, None)).collect();
+                let items = client
+                    .secrets
+                    .iter()
+                    .map(|s| secret_view(s, None))
+                    .collect();
                 Ok(json_response(200, &Items { items }))
             }
             (Method::Post, None) => {
@@ -314,13 +373,25 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 };
                 let expires = match doc.get("expires") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => Some(
-                        time::OffsetDateTime::parse(s, &Rfc3339)
-                            .map_err(|_| ManagementError { code: "invalid_value", ..field("expires", "expires must be an RFC 3339 date-time") })?,
-                    ),
-                    Some(_) => return Err(field("expires", "expires must be an RFC 3339 date-time string")),
+                    Some(Value::String(s)) => {
+                        Some(time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+                            ManagementError {
+                                code: "invalid_value",
+                                ..field("expires", "expires must be an RFC 3339 date-time")
+                            }
+                        })?)
+                    }
+                    Some(_) => {
+                        return Err(field(
+                            "expires",
+                            "expires must be an RFC 3339 date-time string",
+                        ))
+                    }
                 };
-                if let Some(unknown) = doc.keys().find(|k| !matches!(k.as_str(), "name" | "expires")) {
+                if let Some(unknown) = doc
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "name" | "expires"))
+                {
                     return Err(ManagementError {
                         field: Some(unknown.clone()),
                         ..ManagementError::new(400, "unknown_field", "unknown field")
@@ -337,7 +408,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     body: Vec::new(),
                 })
             }
-            _ => Err(ManagementError::new(405, "method_not_allowed", "method not allowed")),
+            _ => Err(ManagementError::new(
+                405,
+                "method_not_allowed",
+                "method not allowed",
+            )),
         }
     }
 
@@ -346,12 +421,18 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             field: Some(field.to_owned()),
             ..ManagementError::new(400, "invalid_parameter", message)
         };
-        let params = parse_form(query).map_err(|e| ManagementError::new(400, "invalid_parameter", e.description()))?;
+        let params = parse_form(query)
+            .map_err(|e| ManagementError::new(400, "invalid_parameter", e.description()))?;
         let page_size = match params.get("page_size") {
             None => DEFAULT_PAGE_SIZE,
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                _ => return Err(bad("page_size", "page_size must be an integer from 1 to 1000")),
+                _ => {
+                    return Err(bad(
+                        "page_size",
+                        "page_size must be an integer from 1 to 1000",
+                    ))
+                }
             },
         };
         let order = match params.get("sort") {
@@ -369,7 +450,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
         }
         let page = self.list_clients(after, page_size, order).await?;
-        let next = (page.len() == page_size).then(|| page.last().map(|c| c.id.clone())).flatten();
+        let next = (page.len() == page_size)
+            .then(|| page.last().map(|c| c.id.clone()))
+            .flatten();
         #[derive(Serialize)]
         struct Page<'a> {
             items: Vec<ManagedView<'a>>,
@@ -379,7 +462,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         Ok(json_response(200, &Page { items, next }))
     }
 
-    fn settings_from(&self, req: &HttpRequest<'_>, source: MetadataSource) -> Result<ClientSettings, ManagementError> {
+    fn settings_from(
+        &self,
+        req: &HttpRequest<'_>,
+        source: MetadataSource,
+    ) -> Result<ClientSettings, ManagementError> {
         let doc = json_object(req, self.config.max_json_body)?;
         Ok(validate(&doc, source, self.config.password_grant_enabled)?)
     }
@@ -392,11 +479,17 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         match &self.config.registration {
             RegistrationPolicy::Open => {}
             RegistrationPolicy::Closed => {
-                return HttpResponse::oauth_error(&Error::new(ErrorKind::AccessDenied("dynamic registration is disabled".into())))
+                return HttpResponse::oauth_error(&Error::new(ErrorKind::AccessDenied(
+                    "dynamic registration is disabled".into(),
+                )))
             }
             RegistrationPolicy::InitialAccessToken(hash) => match req.require_bearer() {
                 Ok(token) if hash.matches(token) => {}
-                Ok(_) => return HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("invalid initial access token"))),
+                Ok(_) => {
+                    return HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken(
+                        "invalid initial access token",
+                    )))
+                }
                 Err(err) => return HttpResponse::oauth_error(&err),
             },
         }
@@ -407,7 +500,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Ok(doc) => doc,
             Err(resp) => return resp,
         };
-        let settings = match validate(&doc, MetadataSource::Registration, self.config.password_grant_enabled) {
+        let settings = match validate(
+            &doc,
+            MetadataSource::Registration,
+            self.config.password_grant_enabled,
+        ) {
             Ok(s) => s,
             Err(e) => return registration_error(e),
         };
@@ -419,8 +516,16 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
     /// RFC 7592 client configuration endpoint at `registration_client_uri`: `GET`, `PUT` and
     /// `DELETE` with the registration access token as a bearer token.
-    pub async fn registration_client(&self, req: &HttpRequest<'_>, client_id: &str) -> HttpResponse {
-        let unauthorized = || HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken("invalid registration access token")));
+    pub async fn registration_client(
+        &self,
+        req: &HttpRequest<'_>,
+        client_id: &str,
+    ) -> HttpResponse {
+        let unauthorized = || {
+            HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken(
+                "invalid registration access token",
+            )))
+        };
         let token = match req.require_bearer() {
             Ok(token) => token,
             Err(err) => return HttpResponse::oauth_error(&err),
@@ -430,7 +535,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Ok(None) => return unauthorized(),
             Err(e) => return HttpResponse::oauth_error(&e.into()),
         };
-        let expected = client.registration_access_token.unwrap_or(SecretHash([0; 32]));
+        let expected = client
+            .registration_access_token
+            .unwrap_or(SecretHash([0; 32]));
         if client.registration_access_token.is_none() || !expected.matches(token) {
             return unauthorized();
         }
@@ -456,7 +563,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                         code: "invalid_value",
                     });
                 }
-                let settings = match validate(&doc, MetadataSource::Registration, self.config.password_grant_enabled) {
+                let settings = match validate(
+                    &doc,
+                    MetadataSource::Registration,
+                    self.config.password_grant_enabled,
+                ) {
                     Ok(s) => s,
                     Err(e) => return registration_error(e),
                 };
@@ -479,10 +590,15 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// The JSON object of a registration request, or the RFC 7591 error response.
-    fn registration_document(&self, req: &HttpRequest<'_>) -> Result<Map<String, Value>, HttpResponse> {
+    fn registration_document(
+        &self,
+        req: &HttpRequest<'_>,
+    ) -> Result<Map<String, Value>, HttpResponse> {
         json_object(req, self.config.max_json_body).map_err(|e| match e.status {
             413 => HttpResponse::oauth_error(&ErrorKind::TooLarge("the request body").into()),
-            415 => HttpResponse::oauth_error(&ErrorKind::UnsupportedMediaType("application/json").into()),
+            415 => HttpResponse::oauth_error(
+                &ErrorKind::UnsupportedMediaType("application/json").into(),
+            ),
             _ => registration_error(e.into_metadata()),
         })
     }

@@ -92,7 +92,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// Revoke one secret of the client with management id `id`.
-    pub async fn revoke_client_secret(&self, id: &str, secret_id: &str) -> Result<(), CredentialError> {
+    pub async fn revoke_client_secret(
+        &self,
+        id: &str,
+        secret_id: &str,
+    ) -> Result<(), CredentialError> {
         self.modify_client(id, |client, _| {
             let before = client.secrets.len();
             client.secrets.retain(|s| s.id != secret_id);

@@ -33,7 +33,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Create a client with these settings: a time-ordered management `id`, a random
     /// `client_id` distinct from it, and for confidential clients a 256-bit secret stored as its
     /// SHA-256 hash.
-    pub async fn create_client(&self, settings: ClientSettings, with_registration_token: bool) -> Result<ClientWithSecrets, Error> {
+    pub async fn create_client(
+        &self,
+        settings: ClientSettings,
+        with_registration_token: bool,
+    ) -> Result<ClientWithSecrets, Error> {
         let now = self.clock.now();
         let secret = self.new_secret(&settings, now)?;
         let registration = if with_registration_token {
@@ -62,7 +66,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Replace a client's settings (by management `id`), bumping `date_modified`. A client that
     /// becomes public loses its secrets; one that becomes confidential gets a new secret.
     /// `None` if there is no such client.
-    pub async fn update_client(&self, id: &str, settings: ClientSettings) -> Result<Option<ClientWithSecrets>, Error> {
+    pub async fn update_client(
+        &self,
+        id: &str,
+        settings: ClientSettings,
+    ) -> Result<Option<ClientWithSecrets>, Error> {
         let changed = self
             .modify_client(id, |client, now| {
                 let was_confidential = client.settings.token_endpoint_auth_method.is_confidential();
@@ -114,7 +122,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 Err(e) => return Err(Error::from(e).into()),
             }
         }
-        Err(Error::from(crate::store::StoreError::conflict("the client kept changing; try again")).into())
+        Err(Error::from(crate::store::StoreError::conflict(
+            "the client kept changing; try again",
+        ))
+        .into())
     }
 
     /// Delete a client (by management `id`) and revoke every grant made to it. Returns the
@@ -128,11 +139,23 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// A page of clients ordered by management `id` (creation order), after the cursor `after`.
-    pub async fn list_clients(&self, after: Option<&str>, page_size: usize, order: SortOrder) -> Result<Vec<Arc<Client>>, Error> {
-        Ok(self.clients.list_clients(after, page_size.clamp(1, MAX_PAGE_SIZE), order).await?)
+    pub async fn list_clients(
+        &self,
+        after: Option<&str>,
+        page_size: usize,
+        order: SortOrder,
+    ) -> Result<Vec<Arc<Client>>, Error> {
+        Ok(self
+            .clients
+            .list_clients(after, page_size.clamp(1, MAX_PAGE_SIZE), order)
+            .await?)
     }
 
-    fn new_secret(&self, settings: &ClientSettings, now: OffsetDateTime) -> Result<Option<(ClientSecret, String)>, Error> {
+    fn new_secret(
+        &self,
+        settings: &ClientSettings,
+        now: OffsetDateTime,
+    ) -> Result<Option<(ClientSecret, String)>, Error> {
         if !settings.token_endpoint_auth_method.is_confidential() {
             return Ok(None);
         }

@@ -133,16 +133,19 @@ pub fn validate(
         None => String::new(),
     };
     if name.chars().count() > MAX_NAME {
-        return Err(MetadataError::invalid(name_field, format!("at most {MAX_NAME} characters")));
+        return Err(MetadataError::invalid(
+            name_field,
+            format!("at most {MAX_NAME} characters"),
+        ));
     }
     if management && name.trim().is_empty() {
         return Err(MetadataError::invalid(name_field, "must not be empty"));
     }
 
     let alg = match opt_string(doc, "id_token_signed_response_alg")? {
-        Some(a) => a
-            .parse::<Algorithm>()
-            .map_err(|_| MetadataError::invalid("id_token_signed_response_alg", "must be ES256 or RS256"))?,
+        Some(a) => a.parse::<Algorithm>().map_err(|_| {
+            MetadataError::invalid("id_token_signed_response_alg", "must be ES256 or RS256")
+        })?,
         None if management => return Err(MetadataError::missing("id_token_signed_response_alg")),
         None => Algorithm::Rs256,
     };
@@ -157,12 +160,19 @@ pub fn validate(
         None => AuthMethod::ClientSecretBasic,
     };
 
-    let (grant_types, response_types) = grants_and_responses(doc, management, password_grant_enabled)?;
+    let (grant_types, response_types) =
+        grants_and_responses(doc, management, password_grant_enabled)?;
     if !auth_method.is_confidential() && grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(MetadataError::invalid("grant_types", "public clients may not use client_credentials"));
+        return Err(MetadataError::invalid(
+            "grant_types",
+            "public clients may not use client_credentials",
+        ));
     }
     if !auth_method.is_confidential() && grant_types.contains(&GrantType::Password) {
-        return Err(MetadataError::invalid("grant_types", "public clients may not use password"));
+        return Err(MetadataError::invalid(
+            "grant_types",
+            "public clients may not use password",
+        ));
     }
 
     let redirect_uris = match opt_string_list(doc, "redirect_uris")? {
@@ -173,7 +183,11 @@ pub fn validate(
     for uri in &redirect_uris {
         validate_redirect_uri(uri).map_err(|e| MetadataError {
             redirect_uri: true,
-            ..MetadataError::new("redirect_uris", "invalid_redirect_uri", format!("{e}: {}", shorten(uri)))
+            ..MetadataError::new(
+                "redirect_uris",
+                "invalid_redirect_uri",
+                format!("{e}: {}", shorten(uri)),
+            )
         })?;
     }
     let needs_redirect = grant_types
@@ -186,10 +200,15 @@ pub fn validate(
         });
     }
 
-    let post_logout_redirect_uris = opt_string_list(doc, "post_logout_redirect_uris")?.unwrap_or_default();
+    let post_logout_redirect_uris =
+        opt_string_list(doc, "post_logout_redirect_uris")?.unwrap_or_default();
     for uri in &post_logout_redirect_uris {
-        validate_redirect_uri(uri)
-            .map_err(|e| MetadataError::invalid("post_logout_redirect_uris", format!("{e}: {}", shorten(uri))))?;
+        validate_redirect_uri(uri).map_err(|e| {
+            MetadataError::invalid(
+                "post_logout_redirect_uris",
+                format!("{e}: {}", shorten(uri)),
+            )
+        })?;
     }
 
     let allowed_scopes = if management {
@@ -198,7 +217,9 @@ pub fn validate(
                 let mut scopes = Scopes::new();
                 for value in &list {
                     match Scopes::parse(value) {
-                        Ok(one) if one.len() == 1 && one.to_string() == *value => scopes.insert(value),
+                        Ok(one) if one.len() == 1 && one.to_string() == *value => {
+                            scopes.insert(value)
+                        }
                         _ => {
                             return Err(MetadataError::invalid(
                                 "allowed_scopes",
@@ -213,7 +234,9 @@ pub fn validate(
         }
     } else {
         match opt_string(doc, "scope")? {
-            Some(s) => Scopes::parse(&s).map_err(|_| MetadataError::invalid("scope", "malformed scope"))?,
+            Some(s) => {
+                Scopes::parse(&s).map_err(|_| MetadataError::invalid("scope", "malformed scope"))?
+            }
             None => default_scopes(),
         }
     };
@@ -225,8 +248,14 @@ pub fn validate(
     let logo_uri = opt_web_uri(doc, "logo_uri")?;
     let logo_dark_mode_uri = opt_web_uri(doc, "logo_dark_mode_uri")?;
     let description = opt_string(doc, "description")?;
-    if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
-        return Err(MetadataError::invalid("description", format!("at most {MAX_DESCRIPTION} characters")));
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+    {
+        return Err(MetadataError::invalid(
+            "description",
+            format!("at most {MAX_DESCRIPTION} characters"),
+        ));
     }
     let require_pkce = match doc.get("require_pkce") {
         None | Some(Value::Null) => false,
@@ -245,12 +274,30 @@ pub fn validate(
     };
     if management {
         let known = [
-            "name", "description", "redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg",
-            "token_endpoint_auth_method", "grant_types", "response_types", "allowed_scopes", "allowed_origins",
-            "logo_uri", "logo_dark_mode_uri", "require_pkce", "metadata",
+            "name",
+            "description",
+            "redirect_uris",
+            "post_logout_redirect_uris",
+            "id_token_signed_response_alg",
+            "token_endpoint_auth_method",
+            "grant_types",
+            "response_types",
+            "allowed_scopes",
+            "allowed_origins",
+            "logo_uri",
+            "logo_dark_mode_uri",
+            "require_pkce",
+            "metadata",
         ];
-        if let Some(unknown) = doc.keys().find(|k| !known.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str())) {
-            return Err(MetadataError::new(unknown, "unknown_field", "unknown field"));
+        if let Some(unknown) = doc
+            .keys()
+            .find(|k| !known.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str()))
+        {
+            return Err(MetadataError::new(
+                unknown,
+                "unknown_field",
+                "unknown field",
+            ));
         }
     }
 
@@ -289,10 +336,17 @@ fn grants_and_responses(
         Some(list) => {
             let mut out = Vec::new();
             for g in &list {
-                let grant = GrantType::parse(g)
-                    .ok_or_else(|| MetadataError::invalid("grant_types", format!("unsupported grant type: {}", shorten(g))))?;
+                let grant = GrantType::parse(g).ok_or_else(|| {
+                    MetadataError::invalid(
+                        "grant_types",
+                        format!("unsupported grant type: {}", shorten(g)),
+                    )
+                })?;
                 if grant == GrantType::Password && !(management && password_grant_enabled) {
-                    return Err(MetadataError::invalid("grant_types", "the password grant is not enabled"));
+                    return Err(MetadataError::invalid(
+                        "grant_types",
+                        "the password grant is not enabled",
+                    ));
                 }
                 if !out.contains(&grant) {
                     out.push(grant);
@@ -307,7 +361,10 @@ fn grants_and_responses(
             let mut out = Vec::new();
             for r in &list {
                 let rt = ResponseType::parse(r).ok_or_else(|| {
-                    MetadataError::invalid("response_types", format!("unsupported response type: {}", shorten(r)))
+                    MetadataError::invalid(
+                        "response_types",
+                        format!("unsupported response type: {}", shorten(r)),
+                    )
                 })?;
                 if !out.contains(&rt) {
                     out.push(rt);
@@ -347,15 +404,26 @@ fn grants_and_responses(
         if let Some(missing) = rt.required_grants().find(|needed| !grants.contains(needed)) {
             return Err(MetadataError::invalid(
                 "grant_types",
-                format!("response type {rt} needs the {} grant type", missing.as_str()),
+                format!(
+                    "response type {rt} needs the {} grant type",
+                    missing.as_str()
+                ),
             ));
         }
     }
-    if grants.contains(&GrantType::Implicit) && !responses.iter().any(|r| r.has_front_channel_tokens()) {
-        return Err(MetadataError::invalid("response_types", "the implicit grant needs an id_token or token response type"));
+    if grants.contains(&GrantType::Implicit)
+        && !responses.iter().any(|r| r.has_front_channel_tokens())
+    {
+        return Err(MetadataError::invalid(
+            "response_types",
+            "the implicit grant needs an id_token or token response type",
+        ));
     }
     if grants.contains(&GrantType::AuthorizationCode) && !responses.iter().any(|r| r.code) {
-        return Err(MetadataError::invalid("response_types", "the authorization_code grant needs a code response type"));
+        return Err(MetadataError::invalid(
+            "response_types",
+            "the authorization_code grant needs a code response type",
+        ));
     }
     Ok((grants, responses))
 }
@@ -364,11 +432,26 @@ fn grants_and_responses(
 /// known but unsupported ones are refused so a client never believes it got them.
 fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Value>, MetadataError> {
     let unsupported_if_set = [
-        ("id_token_encrypted_response_alg", "encrypted ID tokens are not supported"),
-        ("id_token_encrypted_response_enc", "encrypted ID tokens are not supported"),
-        ("userinfo_encrypted_response_alg", "encrypted UserInfo responses are not supported"),
-        ("userinfo_encrypted_response_enc", "encrypted UserInfo responses are not supported"),
-        ("request_object_encryption_alg", "request objects are not supported"),
+        (
+            "id_token_encrypted_response_alg",
+            "encrypted ID tokens are not supported",
+        ),
+        (
+            "id_token_encrypted_response_enc",
+            "encrypted ID tokens are not supported",
+        ),
+        (
+            "userinfo_encrypted_response_alg",
+            "encrypted UserInfo responses are not supported",
+        ),
+        (
+            "userinfo_encrypted_response_enc",
+            "encrypted UserInfo responses are not supported",
+        ),
+        (
+            "request_object_encryption_alg",
+            "request objects are not supported",
+        ),
         ("request_uris", "request_uri is not supported"),
     ];
     for (field, why) in unsupported_if_set {
@@ -378,17 +461,29 @@ fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Valu
     }
     if let Some(v) = doc.get("subject_type").filter(|v| !v.is_null()) {
         if v.as_str() != Some("public") {
-            return Err(MetadataError::invalid("subject_type", "only public subject identifiers are supported"));
+            return Err(MetadataError::invalid(
+                "subject_type",
+                "only public subject identifiers are supported",
+            ));
         }
     }
-    if let Some(v) = doc.get("userinfo_signed_response_alg").filter(|v| !v.is_null()) {
+    if let Some(v) = doc
+        .get("userinfo_signed_response_alg")
+        .filter(|v| !v.is_null())
+    {
         if v.as_str() != Some("none") {
-            return Err(MetadataError::invalid("userinfo_signed_response_alg", "signed UserInfo responses are not supported"));
+            return Err(MetadataError::invalid(
+                "userinfo_signed_response_alg",
+                "signed UserInfo responses are not supported",
+            ));
         }
     }
     if let Some(v) = doc.get("application_type").filter(|v| !v.is_null()) {
         if !matches!(v.as_str(), Some("web" | "native")) {
-            return Err(MetadataError::invalid("application_type", "must be web or native"));
+            return Err(MetadataError::invalid(
+                "application_type",
+                "must be web or native",
+            ));
         }
     }
     let mut extras = BTreeMap::new();
@@ -405,7 +500,12 @@ fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Valu
 
 /// An origin: `scheme://host[:port]`, https or http on loopback, nothing else.
 fn validate_origin(origin: &str) -> Result<(), MetadataError> {
-    let bad = || MetadataError::invalid("allowed_origins", format!("not an origin: {}", shorten(origin)));
+    let bad = || {
+        MetadataError::invalid(
+            "allowed_origins",
+            format!("not an origin: {}", shorten(origin)),
+        )
+    };
     validate_web_uri(origin).map_err(|_| bad())?;
     let url = url::Url::parse(origin).map_err(|_| bad())?;
     if url.origin().ascii_serialization() != origin {
@@ -422,16 +522,24 @@ fn opt_string(doc: &Map<String, Value>, field: &str) -> Result<Option<String>, M
     }
 }
 
-fn opt_string_list(doc: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, MetadataError> {
+fn opt_string_list(
+    doc: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<Vec<String>>, MetadataError> {
     match doc.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => {
             if items.len() > MAX_LIST {
-                return Err(MetadataError::invalid(field, format!("at most {MAX_LIST} entries")));
+                return Err(MetadataError::invalid(
+                    field,
+                    format!("at most {MAX_LIST} entries"),
+                ));
             }
             let mut out: Vec<String> = Vec::with_capacity(items.len());
             for item in items {
-                let s = item.as_str().ok_or_else(|| MetadataError::wrong_type(field, "an array of strings"))?;
+                let s = item
+                    .as_str()
+                    .ok_or_else(|| MetadataError::wrong_type(field, "an array of strings"))?;
                 if !out.iter().any(|o| o == s) {
                     out.push(s.to_owned());
                 }
@@ -445,7 +553,8 @@ fn opt_string_list(doc: &Map<String, Value>, field: &str) -> Result<Option<Vec<S
 fn opt_web_uri(doc: &Map<String, Value>, field: &str) -> Result<Option<String>, MetadataError> {
     let value = opt_string(doc, field)?;
     if let Some(uri) = &value {
-        validate_web_uri(uri).map_err(|e| MetadataError::invalid(field, format!("{e}: {}", shorten(uri))))?;
+        validate_web_uri(uri)
+            .map_err(|e| MetadataError::invalid(field, format!("{e}: {}", shorten(uri))))?;
     }
     Ok(value)
 }
@@ -476,7 +585,12 @@ mod tests {
 
     #[test]
     fn management_required_fields() {
-        for field in ["name", "redirect_uris", "id_token_signed_response_alg", "token_endpoint_auth_method"] {
+        for field in [
+            "name",
+            "redirect_uris",
+            "id_token_signed_response_alg",
+            "token_endpoint_auth_method",
+        ] {
             let mut v = base();
             v.as_object_mut().unwrap().remove(field);
             let err = mgmt(v).unwrap_err();
@@ -506,7 +620,10 @@ mod tests {
             ("token_endpoint_auth_method", json!("private_key_jwt")),
             ("redirect_uris", json!("https://app.example/cb")),
             ("redirect_uris", json!([1])),
-            ("grant_types", json!(["urn:ietf:params:oauth:grant-type:device_code"])),
+            (
+                "grant_types",
+                json!(["urn:ietf:params:oauth:grant-type:device_code"]),
+            ),
             ("allowed_origins", json!(["https://app.example/path"])),
             ("logo_uri", json!("javascript:alert(1)")),
             ("name", json!("")),
@@ -531,7 +648,10 @@ mod tests {
     #[test]
     fn registration_derives_grants_from_response_types() {
         let s = reg(json!({"redirect_uris": ["https://rp.example/cb"], "response_types": ["code id_token"]})).unwrap();
-        assert_eq!(s.grant_types, vec![GrantType::AuthorizationCode, GrantType::Implicit]);
+        assert_eq!(
+            s.grant_types,
+            vec![GrantType::AuthorizationCode, GrantType::Implicit]
+        );
     }
 
     #[test]
@@ -547,7 +667,9 @@ mod tests {
 
     #[test]
     fn registration_keeps_unknown_members() {
-        let s = reg(json!({"redirect_uris": ["https://rp.example/cb"], "contacts": ["a@rp.example"]})).unwrap();
+        let s =
+            reg(json!({"redirect_uris": ["https://rp.example/cb"], "contacts": ["a@rp.example"]}))
+                .unwrap();
         assert_eq!(s.metadata["contacts"], json!(["a@rp.example"]));
     }
 

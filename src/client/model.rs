@@ -190,7 +190,8 @@ impl ResponseType {
     pub fn required_grants(self) -> impl Iterator<Item = GrantType> {
         [
             self.code.then_some(GrantType::AuthorizationCode),
-            self.has_front_channel_tokens().then_some(GrantType::Implicit),
+            self.has_front_channel_tokens()
+                .then_some(GrantType::Implicit),
         ]
         .into_iter()
         .flatten()
@@ -340,7 +341,10 @@ mod tests {
 
     #[test]
     fn response_type_order_does_not_matter() {
-        assert_eq!(ResponseType::parse("token id_token"), Some(ResponseType::ID_TOKEN_TOKEN));
+        assert_eq!(
+            ResponseType::parse("token id_token"),
+            Some(ResponseType::ID_TOKEN_TOKEN)
+        );
         assert_eq!(
             ResponseType::parse("id_token token code"),
             Some(ResponseType::CODE_ID_TOKEN_TOKEN)
@@ -349,7 +353,15 @@ mod tests {
 
     #[test]
     fn response_type_refusals() {
-        for s in ["", "token", "none", "code code", "code  id_token", "CODE", "code x"] {
+        for s in [
+            "",
+            "token",
+            "none",
+            "code code",
+            "code  id_token",
+            "CODE",
+            "code x",
+        ] {
             assert_eq!(ResponseType::parse(s), None, "{s:?}");
         }
     }

@@ -35,7 +35,9 @@ impl fmt::Display for RedirectUriError {
         f.write_str(match self {
             RedirectUriError::NotAbsolute => "redirect URI must be an absolute URI",
             RedirectUriError::HasFragment => "redirect URI must not contain a fragment",
-            RedirectUriError::InsecureHttp => "http redirect URIs are allowed only for loopback hosts",
+            RedirectUriError::InsecureHttp => {
+                "http redirect URIs are allowed only for loopback hosts"
+            }
             RedirectUriError::ForbiddenScheme => "redirect URI scheme is not allowed",
             RedirectUriError::HasUserInfo => "redirect URI must not contain user info",
             RedirectUriError::TooLong => "redirect URI is too long",
@@ -71,7 +73,10 @@ fn validate_uri(uri: &str, allow_private_scheme: bool) -> Result<(), RedirectUri
     if uri.contains('#') {
         return Err(RedirectUriError::HasFragment);
     }
-    if uri.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if uri
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err(RedirectUriError::NotAbsolute);
     }
     let url = Url::parse(uri).map_err(|_| RedirectUriError::NotAbsolute)?;
@@ -129,11 +134,17 @@ mod tests {
             ("https://rp.example/cb#x", RedirectUriError::HasFragment),
             ("https://rp.example/cb#", RedirectUriError::HasFragment),
             ("http://rp.example/cb", RedirectUriError::InsecureHttp),
-            ("http://localhost.evil.example/cb", RedirectUriError::InsecureHttp),
+            (
+                "http://localhost.evil.example/cb",
+                RedirectUriError::InsecureHttp,
+            ),
             ("javascript:alert(1)", RedirectUriError::ForbiddenScheme),
             ("data:text/html,hi", RedirectUriError::ForbiddenScheme),
             ("file:///etc/passwd", RedirectUriError::ForbiddenScheme),
-            ("https://user:pw@rp.example/cb", RedirectUriError::HasUserInfo),
+            (
+                "https://user:pw@rp.example/cb",
+                RedirectUriError::HasUserInfo,
+            ),
             ("https://rp.example/c b", RedirectUriError::NotAbsolute),
         ];
         for (uri, want) in cases {

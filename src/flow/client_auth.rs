@@ -25,34 +25,55 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         form: &FormParams<'_>,
     ) -> Result<Arc<Client>, Error> {
         if req.header_count("authorization") > 1 {
-            return Err(ErrorKind::MalformedRequest("more than one Authorization header".into()).into());
+            return Err(
+                ErrorKind::MalformedRequest("more than one Authorization header".into()).into(),
+            );
         }
         let basic = match req.header_value("authorization") {
-            Some(value) if value.len() >= 6 && value[..6].eq_ignore_ascii_case(b"basic ") => {
-                Some(parse_basic_authorization(value).ok_or_else(|| failed("malformed Basic credentials"))?)
-            }
+            Some(value) if value.len() >= 6 && value[..6].eq_ignore_ascii_case(b"basic ") => Some(
+                parse_basic_authorization(value)
+                    .ok_or_else(|| failed("malformed Basic credentials"))?,
+            ),
             _ => None,
         };
         let form_id = form.get("client_id");
         let form_secret = form.get("client_secret");
         let (client_id, method, secret) = match (&basic, form_secret) {
             (Some(_), Some(_)) => {
-                return Err(ErrorKind::MalformedRequest("more than one client authentication method".into()).into())
+                return Err(ErrorKind::MalformedRequest(
+                    "more than one client authentication method".into(),
+                )
+                .into())
             }
             (Some(b), None) => {
                 if form_id.is_some_and(|id| id != b.client_id) {
-                    return Err(ErrorKind::MalformedRequest("client_id does not match the Authorization header".into()).into());
+                    return Err(ErrorKind::MalformedRequest(
+                        "client_id does not match the Authorization header".into(),
+                    )
+                    .into());
                 }
-                (b.client_id.as_str(), AuthMethod::ClientSecretBasic, Some(b.client_secret.as_str()))
+                (
+                    b.client_id.as_str(),
+                    AuthMethod::ClientSecretBasic,
+                    Some(b.client_secret.as_str()),
+                )
             }
             (None, Some(secret)) => (
                 form_id.ok_or_else(|| failed("client_secret without client_id"))?,
                 AuthMethod::ClientSecretPost,
                 Some(secret),
             ),
-            (None, None) => (form_id.ok_or_else(|| failed("no client authentication"))?, AuthMethod::None, None),
+            (None, None) => (
+                form_id.ok_or_else(|| failed("no client authentication"))?,
+                AuthMethod::None,
+                None,
+            ),
         };
-        let client = self.clients.client(client_id).await?.ok_or_else(|| failed("unknown client"))?;
+        let client = self
+            .clients
+            .client(client_id)
+            .await?
+            .ok_or_else(|| failed("unknown client"))?;
         if client.settings.token_endpoint_auth_method != method {
             return Err(failed("not the client's registered authentication method"));
         }

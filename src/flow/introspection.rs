@@ -46,7 +46,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let form = self.read_form(req)?;
         let client = self.authenticate_client(req, &form).await?;
         if client.is_public() {
-            return Err(ErrorKind::ClientAuthenticationFailed("public clients may not introspect").into());
+            return Err(
+                ErrorKind::ClientAuthenticationFailed("public clients may not introspect").into(),
+            );
         }
         let token = form.require("token")?;
         let to_json = |body: &Introspection<'_>| crate::json::to_json(body, 512);
@@ -68,8 +70,16 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let now = self.clock.now();
         if let Some(found) = self.grants.refresh_token(&SecretHash::of(token)).await? {
             let r = &found.record;
-            let grant_active = self.grants.grant(&r.grant_id).await?.is_some_and(|g| g.is_active_at(now));
-            if !found.rotated && now < r.expires_at && grant_active && r.client_id == client.client_id {
+            let grant_active = self
+                .grants
+                .grant(&r.grant_id)
+                .await?
+                .is_some_and(|g| g.is_active_at(now));
+            if !found.rotated
+                && now < r.expires_at
+                && grant_active
+                && r.client_id == client.client_id
+            {
                 return to_json(&Introspection {
                     active: true,
                     scope: Some(r.scopes.to_string()),

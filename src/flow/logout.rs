@@ -20,7 +20,10 @@ use crate::{ClientStore, GrantStore, Provider, UserStore};
 /// The host's side of logout: end the user's login session.
 pub trait EndSession: Send + Sync {
     /// End the login session (of `subject`, when the request named one).
-    fn end_session(&self, subject: Option<&str>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn end_session(
+        &self,
+        subject: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A validated logout request.
@@ -103,29 +106,48 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 if req.body.len() > self.config.max_query {
                     return Err(ErrorKind::TooLarge("the request body").into());
                 }
-                std::str::from_utf8(req.body).map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?
+                std::str::from_utf8(req.body)
+                    .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?
             }
-            Method::Post => return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into()),
+            Method::Post => {
+                return Err(
+                    ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into(),
+                )
+            }
             _ => return Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
         };
         if raw.len() > self.config.max_query {
             return Err(ErrorKind::TooLarge("the query string").into());
         }
         let params = parse_form(raw)?;
-        let invalid = |name: &'static str, reason: &'static str| Error::new(ErrorKind::InvalidParameter { name, reason: reason.into() });
+        let invalid = |name: &'static str, reason: &'static str| {
+            Error::new(ErrorKind::InvalidParameter {
+                name,
+                reason: reason.into(),
+            })
+        };
 
         let (hint_subject, hint_audience) = match params.get("id_token_hint") {
             None => (None, Vec::new()),
             Some(hint) => {
-                let jws = self.keys.verify(hint).map_err(|_| invalid("id_token_hint", "not an ID token issued by this provider"))?;
-                let claims: HintClaims = serde_json::from_slice(jws.payload())
-                    .map_err(|_| invalid("id_token_hint", "not an ID token issued by this provider"))?;
+                let jws = self.keys.verify(hint).map_err(|_| {
+                    invalid("id_token_hint", "not an ID token issued by this provider")
+                })?;
+                let claims: HintClaims = serde_json::from_slice(jws.payload()).map_err(|_| {
+                    invalid("id_token_hint", "not an ID token issued by this provider")
+                })?;
                 if claims.iss != self.config.issuer() {
-                    return Err(invalid("id_token_hint", "not an ID token issued by this provider"));
+                    return Err(invalid(
+                        "id_token_hint",
+                        "not an ID token issued by this provider",
+                    ));
                 }
                 let audience = match claims.aud {
                     serde_json::Value::String(a) => vec![a],
-                    serde_json::Value::Array(list) => list.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                    serde_json::Value::Array(list) => list
+                        .into_iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 (Some(claims.sub), audience)
@@ -140,14 +162,36 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             (None, _) => None,
         };
         let client = match &client_id {
-            Some(id) => Some(self.clients.client(id).await?.ok_or(ErrorKind::UnknownClient)?),
+            Some(id) => Some(
+                self.clients
+                    .client(id)
+                    .await?
+                    .ok_or(ErrorKind::UnknownClient)?,
+            ),
             None => None,
         };
         let redirect = match (params.get("post_logout_redirect_uri"), &client) {
             (None, _) => None,
-            (Some(_), None) => return Err(invalid("post_logout_redirect_uri", "needs client_id or id_token_hint to identify the client")),
-            (Some(uri), Some(c)) if c.settings.post_logout_redirect_uris.iter().any(|r| r == uri) => Some(uri.to_owned()),
-            (Some(_), Some(_)) => return Err(invalid("post_logout_redirect_uri", "not registered for this client")),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "post_logout_redirect_uri",
+                    "needs client_id or id_token_hint to identify the client",
+                ))
+            }
+            (Some(uri), Some(c))
+                if c.settings
+                    .post_logout_redirect_uris
+                    .iter()
+                    .any(|r| r == uri) =>
+            {
+                Some(uri.to_owned())
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "post_logout_redirect_uri",
+                    "not registered for this client",
+                ))
+            }
         };
         let state = params.get("state").map(str::to_owned);
         if state.as_ref().is_some_and(|s| s.len() > 2048) {
@@ -164,7 +208,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// End the session through the host and say where the user goes next.
-    pub async fn finish_logout(&self, request: &LogoutRequest, host: &impl EndSession) -> Result<LogoutOutcome, Error> {
+    pub async fn finish_logout(
+        &self,
+        request: &LogoutRequest,
+        host: &impl EndSession,
+    ) -> Result<LogoutOutcome, Error> {
         host.end_session(request.subject()).await?;
         Ok(match &request.redirect {
             Some(uri) => {

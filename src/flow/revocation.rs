@@ -67,7 +67,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
         let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.exp)
             .unwrap_or_else(|_| self.clock.now() + self.config.access_token_ttl);
-        self.grants.revoke_access_token(&claims.jti, expires_at).await?;
+        self.grants
+            .revoke_access_token(&claims.jti, expires_at)
+            .await?;
         Ok(true)
     }
 }

@@ -27,7 +27,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Err(err) => {
                 let mut resp = HttpResponse::oauth_error(&err);
                 if err.status() == 403 {
-                    resp.headers.push(("www-authenticate", "Bearer error=\"insufficient_scope\"".into()));
+                    resp.headers.push((
+                        "www-authenticate",
+                        "Bearer error=\"insufficient_scope\"".into(),
+                    ));
                 }
                 resp
             }
@@ -37,9 +40,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     async fn userinfo_json(&self, req: &HttpRequest<'_>) -> Result<Vec<u8>, Error> {
         let token = self.userinfo_token(req)?;
         let verified = self.verify_access_token(&token).await?;
-        let scopes = Scopes::parse(&verified.claims.scope).map_err(|_| ErrorKind::InvalidToken("invalid access token"))?;
+        let scopes = Scopes::parse(&verified.claims.scope)
+            .map_err(|_| ErrorKind::InvalidToken("invalid access token"))?;
         if !scopes.contains(scope::OPENID) || verified.claims.grant.is_none() {
-            return Err(ErrorKind::InsufficientScope("the access token was not issued with the openid scope").into());
+            return Err(ErrorKind::InsufficientScope(
+                "the access token was not issued with the openid scope",
+            )
+            .into());
         }
         let claims = self
             .users
@@ -63,7 +70,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     None
                 };
                 match (req.header_count("authorization") > 0, in_body) {
-                    (true, Some(_)) => Err(ErrorKind::MalformedRequest("the access token was sent in more than one way".into()).into()),
+                    (true, Some(_)) => Err(ErrorKind::MalformedRequest(
+                        "the access token was sent in more than one way".into(),
+                    )
+                    .into()),
                     (true, None) => req.require_bearer().map(Cow::Borrowed),
                     (false, Some(token)) => Ok(Cow::Owned(token)),
                     (false, None) => Err(ErrorKind::MissingToken.into()),

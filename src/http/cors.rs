@@ -12,11 +12,17 @@ const MAX_ORIGIN: usize = 512;
 
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// The request's `Origin`, if some client allows it.
-    pub async fn allowed_origin<'a>(&self, req: &HttpRequest<'a>) -> Result<Option<&'a str>, Error> {
+    pub async fn allowed_origin<'a>(
+        &self,
+        req: &HttpRequest<'a>,
+    ) -> Result<Option<&'a str>, Error> {
         if req.header_count("origin") != 1 {
             return Ok(None);
         }
-        let Some(origin) = req.header_value("origin").and_then(|o| std::str::from_utf8(o).ok()) else {
+        let Some(origin) = req
+            .header_value("origin")
+            .and_then(|o| std::str::from_utf8(o).ok())
+        else {
             return Ok(None);
         };
         if origin.len() > MAX_ORIGIN || origin == "null" {
@@ -36,7 +42,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         empty(204)
             .with_header("access-control-allow-origin", origin.to_owned())
             .with_header("access-control-allow-methods", "GET, POST")
-            .with_header("access-control-allow-headers", "Authorization, Content-Type")
+            .with_header(
+                "access-control-allow-headers",
+                "Authorization, Content-Type",
+            )
             .with_header("access-control-max-age", "600")
             .with_header("vary", "Origin")
     }
@@ -44,8 +53,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Add `Access-Control-Allow-Origin` to a response when the request's origin is allowed.
     pub async fn with_cors(&self, req: &HttpRequest<'_>, mut resp: HttpResponse) -> HttpResponse {
         if let Ok(Some(origin)) = self.allowed_origin(req).await {
-            resp.headers.push(("access-control-allow-origin", origin.to_owned().into()));
-            resp.headers.push(("access-control-expose-headers", "WWW-Authenticate".into()));
+            resp.headers
+                .push(("access-control-allow-origin", origin.to_owned().into()));
+            resp.headers
+                .push(("access-control-expose-headers", "WWW-Authenticate".into()));
         }
         resp.headers.push(("vary", "Origin".into()));
         resp

@@ -107,7 +107,8 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent() {
-        let p = parse_form("redirect_uri=https%3A%2F%2Fa.example%2Fcb&scope=openid+profile").unwrap();
+        let p =
+            parse_form("redirect_uri=https%3A%2F%2Fa.example%2Fcb&scope=openid+profile").unwrap();
         assert_eq!(p.get("redirect_uri"), Some("https://a.example/cb"));
         assert_eq!(p.get("scope"), Some("openid profile"));
     }
@@ -115,7 +116,10 @@ mod tests {
     #[test]
     fn duplicate_is_refused_even_with_other_encoding() {
         let err = parse_form("client_id=a&client%5Fid=b").unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::DuplicateParameter("client_id".into()));
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::DuplicateParameter("client_id".into())
+        );
     }
 
     #[test]

@@ -151,9 +151,10 @@ impl<'a> HttpRequest<'a> {
         }
         let token = std::str::from_utf8(&value[7..]).ok()?.trim();
         let valid = !token.is_empty()
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='));
+            && token.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+            });
         valid.then_some(token)
     }
 }
@@ -167,7 +168,12 @@ impl<'a> HttpRequest<'a> {
         match self.header_count("authorization") {
             0 => return Err(ErrorKind::MissingToken.into()),
             1 => {}
-            _ => return Err(ErrorKind::MalformedRequest("more than one Authorization header".into()).into()),
+            _ => {
+                return Err(ErrorKind::MalformedRequest(
+                    "more than one Authorization header".into(),
+                )
+                .into())
+            }
         }
         let value = self.header_value("authorization").unwrap_or_default();
         if value.len() < 7 || !value[..7].eq_ignore_ascii_case(b"bearer ") {

@@ -53,7 +53,10 @@ impl HttpResponse {
     pub fn redirect(location: String) -> Self {
         HttpResponse {
             status: 303,
-            headers: vec![("location", location.into()), ("cache-control", "no-store".into())],
+            headers: vec![
+                ("location", location.into()),
+                ("cache-control", "no-store".into()),
+            ],
             body: Vec::new(),
         }
     }
@@ -89,7 +92,10 @@ impl HttpResponse {
         if err.status() == 401 {
             let challenge = match err.code() {
                 crate::error::ErrorCode::InvalidToken => {
-                    format!("Bearer error=\"invalid_token\", error_description=\"{}\"", quoted(&err.description()))
+                    format!(
+                        "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                        quoted(&err.description())
+                    )
                 }
                 _ => "Basic realm=\"opkit\", charset=\"UTF-8\"".to_owned(),
             };
@@ -151,9 +157,13 @@ mod tests {
 
     #[test]
     fn basic_auth_failure_has_challenge() {
-        let resp = HttpResponse::oauth_error(&Error::new(ErrorKind::ClientAuthenticationFailed("x")));
+        let resp =
+            HttpResponse::oauth_error(&Error::new(ErrorKind::ClientAuthenticationFailed("x")));
         assert_eq!(resp.status, 401);
-        assert!(resp.header("www-authenticate").unwrap().starts_with("Basic"));
+        assert!(resp
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic"));
         assert_eq!(resp.header("cache-control"), Some("no-store"));
         let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
         assert_eq!(v["error"], "invalid_client");

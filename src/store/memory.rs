@@ -945,7 +945,10 @@ mod tests {
             run(users.authenticate("nobody", "correct horse")).unwrap(),
             None
         );
-        assert_eq!(run(users.claims("sub-ada")).unwrap(), Some(Arc::new(claims)));
+        assert_eq!(
+            run(users.claims("sub-ada")).unwrap(),
+            Some(Arc::new(claims))
+        );
         assert_eq!(run(users.claims("ada")).unwrap(), None);
 
         let dup = users
@@ -963,7 +966,10 @@ mod tests {
         };
         assert!(users.set_claims("sub-ada", new_claims.clone()));
         assert!(!users.set_claims("sub-nobody", new_claims.clone()));
-        assert_eq!(run(users.claims("sub-ada")).unwrap(), Some(Arc::new(new_claims)));
+        assert_eq!(
+            run(users.claims("sub-ada")).unwrap(),
+            Some(Arc::new(new_claims))
+        );
 
         assert!(users.remove_user("bob"));
         assert!(!users.remove_user("bob"));

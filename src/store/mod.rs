@@ -107,12 +107,18 @@ pub trait ClientStore: Send + Sync {
     /// The client with this OAuth `client_id`.
     ///
     /// SQL: `SELECT doc FROM clients WHERE client_id = $1`.
-    fn client(&self, client_id: &str) -> impl Future<Output = StoreResult<Option<Arc<Client>>>> + Send;
+    fn client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Arc<Client>>>> + Send;
 
     /// The client with this management `id`.
     ///
     /// SQL: `SELECT doc FROM clients WHERE id = $1`.
-    fn client_by_id(&self, id: &str) -> impl Future<Output = StoreResult<Option<Arc<Client>>>> + Send;
+    fn client_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Arc<Client>>>> + Send;
 
     /// Insert a new client. Fails with [`StoreErrorKind::Conflict`] if its `id` or `client_id`
     /// exists.
@@ -134,7 +140,10 @@ pub trait ClientStore: Send + Sync {
     /// Delete the client with this management `id`, returning it.
     ///
     /// SQL: `DELETE FROM clients WHERE id = $1 RETURNING doc`.
-    fn delete_client(&self, id: &str) -> impl Future<Output = StoreResult<Option<Arc<Client>>>> + Send;
+    fn delete_client(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Arc<Client>>>> + Send;
 
     /// Up to `limit` clients ordered by `id`, starting after the id `after` (exclusive) in that
     /// order. Inserts that happen meanwhile never make a page repeat or skip an existing client.
@@ -212,7 +221,10 @@ pub trait GrantStore: Send + Sync {
     /// Store a refresh token (the first of a family; a duplicate hash is a conflict).
     ///
     /// SQL: `INSERT INTO refresh_tokens …`.
-    fn put_refresh_token(&self, token: RefreshRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    fn put_refresh_token(
+        &self,
+        token: RefreshRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Look up a refresh token and whether it was already rotated.
     ///
@@ -278,7 +290,10 @@ pub trait GrantStore: Send + Sync {
 pub trait UserStore: Send + Sync {
     /// The claims of `subject`, or `None` if the user no longer exists. Shared (`Arc`) so a
     /// store that caches them hands them out without copying.
-    fn claims(&self, subject: &str) -> impl Future<Output = StoreResult<Option<Arc<UserClaims>>>> + Send;
+    fn claims(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = StoreResult<Option<Arc<UserClaims>>>> + Send;
 
     /// Check a username and password (the password grant only). Returns the subject on success.
     /// Implementations compare in constant time and hash passwords with a password hash.

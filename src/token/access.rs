@@ -6,7 +6,7 @@ use crate::jose;
 use crate::scope::Scopes;
 use crate::secret::random_token;
 use crate::store::GrantId;
-use crate::{Provider, ClientStore, GrantStore, UserStore};
+use crate::{ClientStore, GrantStore, Provider, UserStore};
 
 /// The claims of a JWT access token (RFC 9068 §2.2). `grant` is opkit's private claim naming the
 /// grant the token was issued under (revoking the grant revokes the token).
@@ -114,17 +114,17 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// the grant still active and the token not revoked.
     pub async fn verify_access_token(&self, token: &str) -> Result<VerifiedAccessToken, Error> {
         let invalid = |reason| Error::new(ErrorKind::InvalidToken(reason));
-        let jws = self.keys.verify(token).map_err(|e| invalid("invalid access token").with_cause(e))?;
-        if !jws
-            .header()
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
-        {
+        let jws = self
+            .keys
+            .verify(token)
+            .map_err(|e| invalid("invalid access token").with_cause(e))?;
+        if !jws.header().typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        }) {
             return Err(invalid("not an access token"));
         }
-        let claims: AccessTokenClaims =
-            serde_json::from_slice(jws.payload()).map_err(|e| invalid("invalid access token").with_cause(e))?;
+        let claims: AccessTokenClaims = serde_json::from_slice(jws.payload())
+            .map_err(|e| invalid("invalid access token").with_cause(e))?;
         let now = self.clock.now();
         if claims.iss != self.config.issuer() || claims.aud != self.config.access_token_audience {
             return Err(invalid("access token not issued for this server"));

@@ -53,9 +53,16 @@ struct IdTokenOut<'a> {
 
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Sign an ID token with the client's `id_token_signed_response_alg`.
-    pub(crate) fn mint_id_token(&self, input: IdTokenInput<'_>, now: OffsetDateTime) -> Result<String, Error> {
+    pub(crate) fn mint_id_token(
+        &self,
+        input: IdTokenInput<'_>,
+        now: OffsetDateTime,
+    ) -> Result<String, Error> {
         let alg = input.client.settings.id_token_signed_response_alg;
-        let key = self.keys.active(alg).ok_or_else(|| Error::new(ErrorKind::Signing))?;
+        let key = self
+            .keys
+            .active(alg)
+            .ok_or_else(|| Error::new(ErrorKind::Signing))?;
         let iat = now.unix_timestamp();
         let out = IdTokenOut {
             iss: self.config.issuer(),

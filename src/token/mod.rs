@@ -4,7 +4,7 @@
 mod access;
 mod id_token;
 
+pub(crate) use access::AccessTokenInput;
 pub use access::{AccessTokenClaims, VerifiedAccessToken};
 pub use id_token::half_hash;
-pub(crate) use access::AccessTokenInput;
 pub(crate) use id_token::IdTokenInput;

@@ -8,8 +8,8 @@ use crate::error::{Error, ErrorKind};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
 use crate::store::{CodeRecord, Grant, GrantId};
-use crate::token::IdTokenInput;
 use crate::token::AccessTokenInput;
+use crate::token::IdTokenInput;
 use crate::{ClientStore, GrantStore, Provider, UserStore};
 
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
@@ -37,7 +37,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         now: OffsetDateTime,
     ) -> Result<AuthorizationResponse, Error> {
         let rt = pending.response_type;
-        let grant = self.new_grant(&client.client_id, Some(&session.subject), &scopes, Some(session.auth_time), now)?;
+        let grant = self.new_grant(
+            &client.client_id,
+            Some(&session.subject),
+            &scopes,
+            Some(session.auth_time),
+            now,
+        )?;
         let grant_id = grant.id.clone();
         self.grants.create_grant(grant).await?;
 
@@ -49,7 +55,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     grant_id: grant_id.clone(),
                     client_id: client.client_id.clone(),
                     subject: session.subject.clone(),
-                    redirect_uri: pending.redirect_uri_sent.then(|| pending.redirect_uri.clone()),
+                    redirect_uri: pending
+                        .redirect_uri_sent
+                        .then(|| pending.redirect_uri.clone()),
                     scopes: scopes.clone(),
                     nonce: pending.nonce.clone(),
                     challenge: pending.challenge.clone(),
@@ -76,11 +84,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             None
         };
         let id_token = if rt.id_token {
-            let claims = self
-                .users
-                .claims(&session.subject)
-                .await?
-                .ok_or_else(|| Error::new(ErrorKind::AccessDenied("the user no longer exists".into())))?;
+            let claims = self.users.claims(&session.subject).await?.ok_or_else(|| {
+                Error::new(ErrorKind::AccessDenied("the user no longer exists".into()))
+            })?;
             Some(self.mint_id_token(
                 IdTokenInput {
                     client,
@@ -98,7 +104,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             None
         };
 
-        let mut resp = AuthorizationResponse::new(pending.redirect_uri.clone(), pending.response_mode);
+        let mut resp =
+            AuthorizationResponse::new(pending.redirect_uri.clone(), pending.response_mode);
         if let Some(code) = code {
             resp.push("code", code);
         }

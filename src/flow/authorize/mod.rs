@@ -174,7 +174,11 @@ pub enum AuthorizeOutcome {
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Handle a request at the authorization endpoint (GET query or POST form,
     /// OpenID Connect Core §3.1.2.1), given the user's current login session if any.
-    pub async fn authorize(&self, req: &HttpRequest<'_>, session: Option<&Session>) -> AuthorizeOutcome {
+    pub async fn authorize(
+        &self,
+        req: &HttpRequest<'_>,
+        session: Option<&Session>,
+    ) -> AuthorizeOutcome {
         let params = match AuthorizationParams::from_http(req, &self.config) {
             Ok(p) => p,
             Err(e) => return AuthorizeOutcome::ErrorPage(e),
@@ -183,7 +187,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// [`Provider::authorize`] for parameters the host parsed itself.
-    pub async fn authorize_params(&self, params: &AuthorizationParams, session: Option<&Session>) -> AuthorizeOutcome {
+    pub async fn authorize_params(
+        &self,
+        params: &AuthorizationParams,
+        session: Option<&Session>,
+    ) -> AuthorizeOutcome {
         match self.validate_authorization(params).await {
             Ok((pending, client)) => self.advance(pending, &client, session, None).await,
             Err(validate::Rejection::Page(err)) => AuthorizeOutcome::ErrorPage(err),
@@ -204,7 +212,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let client = match self.clients.client(&pending.client_id).await {
             Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => c,
             Ok(Some(_)) => {
-                return AuthorizeOutcome::ErrorPage(ErrorKind::UntrustedRedirectUri("no longer registered for this client").into())
+                return AuthorizeOutcome::ErrorPage(
+                    ErrorKind::UntrustedRedirectUri("no longer registered for this client").into(),
+                )
             }
             Ok(None) => return AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into()),
             Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
@@ -215,7 +225,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// The user cancelled on the login or consent page: answer the client with
     /// `access_denied`.
     pub fn cancel(&self, pending: &PendingAuthorization) -> AuthorizationResponse {
-        let err = Error::new(ErrorKind::AccessDenied("the user cancelled the request".into()));
+        let err = Error::new(ErrorKind::AccessDenied(
+            "the user cancelled the request".into(),
+        ));
         pending.error_response(self.config.issuer(), &err)
     }
 
@@ -240,17 +252,22 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
         };
         // A consent decision counts only for the user who was shown the page.
-        let consent = consent.filter(|_| pending.consent_subject.as_deref() == Some(session.subject.as_str()));
+        let consent = consent
+            .filter(|_| pending.consent_subject.as_deref() == Some(session.subject.as_str()));
         match consent {
-            Some(ConsentDecision::Denied) => {
-                self.fail(&pending, ErrorKind::AccessDenied("the user denied the request".into()))
-            }
+            Some(ConsentDecision::Denied) => self.fail(
+                &pending,
+                ErrorKind::AccessDenied("the user denied the request".into()),
+            ),
             Some(ConsentDecision::Granted(chosen)) => {
                 let mut granted = pending.scopes.clone();
                 if let Some(chosen) = chosen {
                     granted.retain(|s| s == scope::OPENID || chosen.contains(s));
                 }
-                if let Err(e) = self.record_consent(&session.subject, &pending.client_id, &granted, now).await {
+                if let Err(e) = self
+                    .record_consent(&session.subject, &pending.client_id, &granted, now)
+                    .await
+                {
                     return self.fail_with(&pending, e);
                 }
                 self.finish(&pending, client, session, granted, now).await
@@ -271,8 +288,17 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// Whether this session may answer the request without a new login.
-    fn session_satisfies(&self, pending: &PendingAuthorization, session: &Session, now: OffsetDateTime) -> bool {
-        if pending.hint_subject.as_deref().is_some_and(|hint| hint != session.subject) {
+    fn session_satisfies(
+        &self,
+        pending: &PendingAuthorization,
+        session: &Session,
+        now: OffsetDateTime,
+    ) -> bool {
+        if pending
+            .hint_subject
+            .as_deref()
+            .is_some_and(|hint| hint != session.subject)
+        {
             return false;
         }
         match (pending.login_after, pending.max_age) {
@@ -284,7 +310,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
     /// Consent is asked when `prompt=consent`, when offline access is requested (never granted
     /// silently), or when the standing consent does not cover the scopes.
-    async fn needs_consent(&self, pending: &PendingAuthorization, subject: &str) -> Result<bool, Error> {
+    async fn needs_consent(
+        &self,
+        pending: &PendingAuthorization,
+        subject: &str,
+    ) -> Result<bool, Error> {
         if pending.prompt.consent || pending.wants_offline_access() {
             return Ok(true);
         }

@@ -65,7 +65,10 @@ impl AuthorizationParams {
                     return Err(ErrorKind::TooLarge("the request body").into());
                 }
                 if !req.is_form() {
-                    return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into());
+                    return Err(ErrorKind::UnsupportedMediaType(
+                        "application/x-www-form-urlencoded",
+                    )
+                    .into());
                 }
                 let body = std::str::from_utf8(req.body)
                     .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;

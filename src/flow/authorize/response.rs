@@ -23,7 +23,11 @@ pub enum ResponseMode {
 
 impl ResponseMode {
     /// Every mode, as discovery lists them.
-    pub const ALL: [ResponseMode; 3] = [ResponseMode::Query, ResponseMode::Fragment, ResponseMode::FormPost];
+    pub const ALL: [ResponseMode; 3] = [
+        ResponseMode::Query,
+        ResponseMode::Fragment,
+        ResponseMode::FormPost,
+    ];
 
     /// Parse the `response_mode` parameter.
     pub fn parse(s: &str) -> Option<ResponseMode> {
@@ -98,7 +102,10 @@ impl AuthorizationResponse {
 
     /// A parameter of the response (`code`, `state`, `iss`, `error`, …).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// For `query` and `fragment` modes, the URL to redirect the user agent to.
@@ -139,13 +146,27 @@ impl AuthorizationResponse {
 
     /// The auto-submitting HTML form of `form_post` mode.
     pub fn form_post_html(&self) -> String {
-        let mut html = String::with_capacity(512 + self.params.iter().map(|(_, v)| v.len()).sum::<usize>());
-        html.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submit</title></head><body>");
-        let _ = write!(html, "<form method=\"post\" action=\"{}\">", escape_html(&self.redirect_uri));
+        let mut html =
+            String::with_capacity(512 + self.params.iter().map(|(_, v)| v.len()).sum::<usize>());
+        html.push_str(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submit</title></head><body>",
+        );
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"{}\">",
+            escape_html(&self.redirect_uri)
+        );
         for (name, value) in &self.params {
-            let _ = write!(html, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", name, escape_html(value));
+            let _ = write!(
+                html,
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                name,
+                escape_html(value)
+            );
         }
-        html.push_str("<noscript><button type=\"submit\">Continue</button></noscript></form><script>");
+        html.push_str(
+            "<noscript><button type=\"submit\">Continue</button></noscript></form><script>",
+        );
         html.push_str(FORM_POST_SCRIPT);
         html.push_str("</script></body></html>");
         html
@@ -157,7 +178,10 @@ const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 fn form_post_script_hash() -> String {
     let digest = Sha256::digest(FORM_POST_SCRIPT.as_bytes());
     use base64::Engine as _;
-    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest))
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// Escape text for an HTML attribute or element body.
@@ -182,22 +206,28 @@ mod tests {
 
     #[test]
     fn query_appends_to_existing_query() {
-        let mut r = AuthorizationResponse::new("https://rp.example/cb?a=1".into(), ResponseMode::Query);
+        let mut r =
+            AuthorizationResponse::new("https://rp.example/cb?a=1".into(), ResponseMode::Query);
         r.push("code", "x y");
         r.push("state", "s&t");
-        assert_eq!(r.location().unwrap(), "https://rp.example/cb?a=1&code=x+y&state=s%26t");
+        assert_eq!(
+            r.location().unwrap(),
+            "https://rp.example/cb?a=1&code=x+y&state=s%26t"
+        );
     }
 
     #[test]
     fn fragment() {
-        let mut r = AuthorizationResponse::new("https://rp.example/cb".into(), ResponseMode::Fragment);
+        let mut r =
+            AuthorizationResponse::new("https://rp.example/cb".into(), ResponseMode::Fragment);
         r.push("id_token", "abc");
         assert_eq!(r.location().unwrap(), "https://rp.example/cb#id_token=abc");
     }
 
     #[test]
     fn form_post_escapes_and_sets_csp() {
-        let mut r = AuthorizationResponse::new("https://rp.example/cb".into(), ResponseMode::FormPost);
+        let mut r =
+            AuthorizationResponse::new("https://rp.example/cb".into(), ResponseMode::FormPost);
         r.push("state", "\"><script>alert(1)</script>");
         let resp = r.into_http();
         let body = String::from_utf8(resp.body.clone()).unwrap();

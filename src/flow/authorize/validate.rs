@@ -38,7 +38,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         p: &AuthorizationParams,
     ) -> Result<(PendingAuthorization, Arc<Client>), Rejection> {
         // The client and redirect URI first: nothing is redirected before both are trusted.
-        if let Some(dup) = p.duplicate.as_deref().filter(|d| matches!(*d, "client_id" | "redirect_uri")) {
+        if let Some(dup) = p
+            .duplicate
+            .as_deref()
+            .filter(|d| matches!(*d, "client_id" | "redirect_uri"))
+        {
             return Err(page(ErrorKind::DuplicateParameter(dup.to_owned())));
         }
         let client_id = p
@@ -57,7 +61,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             .is_some_and(|s| s.split(' ').any(|t| t == scope::OPENID));
         let (redirect_uri, redirect_uri_sent) = match p.redirect_uri.as_deref() {
             Some(uri) if client.has_redirect_uri(uri) => (uri.to_owned(), true),
-            Some(_) => return Err(page(ErrorKind::UntrustedRedirectUri("not registered for this client"))),
+            Some(_) => {
+                return Err(page(ErrorKind::UntrustedRedirectUri(
+                    "not registered for this client",
+                )))
+            }
             // OAuth 2.0 lets a client with one registered URI omit it; OpenID Connect does not.
             None => match client.settings.redirect_uris.as_slice() {
                 [only] if !wants_openid => (only.clone(), false),
@@ -69,7 +77,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let response_type = p.response_type.as_deref().and_then(ResponseType::parse);
         let requested_mode = p.response_mode.as_deref().map(ResponseMode::parse);
         let error_mode = match (requested_mode, response_type) {
-            (Some(Some(ResponseMode::Query)), Some(rt)) if rt.has_front_channel_tokens() => ResponseMode::Fragment,
+            (Some(Some(ResponseMode::Query)), Some(rt)) if rt.has_front_channel_tokens() => {
+                ResponseMode::Fragment
+            }
             (Some(Some(mode)), _) => mode,
             (_, Some(rt)) => ResponseMode::default_for(rt),
             (_, None) => ResponseMode::Query,
@@ -104,7 +114,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             (Some(_), Some(rt)) => rt,
         };
         if !client.allows_response_type(response_type)
-            || response_type.required_grants().any(|g| !client.allows_grant(g))
+            || response_type
+                .required_grants()
+                .any(|g| !client.allows_grant(g))
         {
             return Err(redirect(ErrorKind::UnauthorizedClient(
                 format!("the client may not use response_type {response_type}").into(),
@@ -112,7 +124,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
         let response_mode = match requested_mode {
             None => ResponseMode::default_for(response_type),
-            Some(None) => return Err(redirect(invalid("response_mode", "unsupported response_mode"))),
+            Some(None) => {
+                return Err(redirect(invalid(
+                    "response_mode",
+                    "unsupported response_mode",
+                )))
+            }
             Some(Some(ResponseMode::Query)) if response_type.has_front_channel_tokens() => {
                 return Err(redirect(invalid(
                     "response_mode",
@@ -126,24 +143,37 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
             return Err(redirect(invalid("state", "too long")));
         }
-        let scopes = self.requested_scopes(&client, p.scope.as_deref(), response_type).map_err(redirect)?;
+        let scopes = self
+            .requested_scopes(&client, p.scope.as_deref(), response_type)
+            .map_err(redirect)?;
         let openid = scopes.contains(scope::OPENID);
         if response_type.id_token && !openid {
-            return Err(redirect(invalid("scope", "response_type id_token requires the openid scope")));
+            return Err(redirect(invalid(
+                "scope",
+                "response_type id_token requires the openid scope",
+            )));
         }
         let nonce = p.nonce.clone();
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_LEN) {
             return Err(redirect(invalid("nonce", "too long")));
         }
         if openid && response_type.has_front_channel_tokens() && nonce.is_none() {
-            return Err(redirect(invalid("nonce", "required for the implicit and hybrid flows")));
+            return Err(redirect(invalid(
+                "nonce",
+                "required for the implicit and hybrid flows",
+            )));
         }
         let prompt = parse_prompt(p.prompt.as_deref()).map_err(redirect)?;
         let max_age = match p.max_age.as_deref() {
             None => None,
             Some(v) => match v.parse::<u32>() {
                 Ok(n) => Some(i64::from(n)),
-                Err(_) => return Err(redirect(invalid("max_age", "must be a non-negative integer"))),
+                Err(_) => {
+                    return Err(redirect(invalid(
+                        "max_age",
+                        "must be a non-negative integer",
+                    )))
+                }
             },
         };
         let challenge = if response_type.code {
@@ -153,7 +183,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         };
         let hint_subject = match p.id_token_hint.as_deref() {
             None => None,
-            Some(hint) => Some(self.id_token_hint_subject(hint, &client).map_err(redirect)?),
+            Some(hint) => Some(
+                self.id_token_hint_subject(hint, &client)
+                    .map_err(redirect)?,
+            ),
         };
         let login_hint = p.login_hint.clone();
         if login_hint.as_ref().is_some_and(|h| h.len() > 512) {
@@ -194,7 +227,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     ) -> Result<Scopes, ErrorKind> {
         let mut scopes = Scopes::parse(raw.unwrap_or(""))
             .map_err(|_| ErrorKind::InvalidScope("malformed scope".into()))?;
-        if let Some(bad) = scopes.iter().find(|s| !client.settings.allowed_scopes.contains(s)) {
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| !client.settings.allowed_scopes.contains(s))
+        {
             return Err(ErrorKind::InvalidScope(
                 format!("scope not allowed for this client: {}", truncate(bad, 64)).into(),
             ));
@@ -206,10 +242,17 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// The PKCE challenge of a request that returns a code.
-    fn code_challenge(&self, client: &Client, p: &AuthorizationParams) -> Result<Option<CodeChallenge>, ErrorKind> {
+    fn code_challenge(
+        &self,
+        client: &Client,
+        p: &AuthorizationParams,
+    ) -> Result<Option<CodeChallenge>, ErrorKind> {
         let Some(challenge) = p.code_challenge.as_deref() else {
             if p.code_challenge_method.is_some() {
-                return Err(invalid("code_challenge", "code_challenge_method without code_challenge"));
+                return Err(invalid(
+                    "code_challenge",
+                    "code_challenge_method without code_challenge",
+                ));
             }
             if client.is_public() || client.settings.require_pkce {
                 return Err(invalid("code_challenge", "this client must use PKCE"));
@@ -221,7 +264,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Some(m) => ChallengeMethod::parse(m)
                 .ok_or_else(|| invalid("code_challenge_method", "must be S256 or plain"))?,
         };
-        if method == ChallengeMethod::Plain && (client.is_public() || !self.config.allow_plain_pkce) {
+        if method == ChallengeMethod::Plain && (client.is_public() || !self.config.allow_plain_pkce)
+        {
             return Err(invalid("code_challenge_method", "S256 is required"));
         }
         CodeChallenge::new(challenge, method)
@@ -238,12 +282,19 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             sub: String,
             aud: serde_json::Value,
         }
-        let bad = || invalid("id_token_hint", "not an ID token issued by this provider to this client");
+        let bad = || {
+            invalid(
+                "id_token_hint",
+                "not an ID token issued by this provider to this client",
+            )
+        };
         let jws = self.keys.verify(hint).map_err(|_| bad())?;
         let claims: HintClaims = serde_json::from_slice(jws.payload()).map_err(|_| bad())?;
         let aud_ok = match &claims.aud {
             serde_json::Value::String(a) => *a == client.client_id,
-            serde_json::Value::Array(list) => list.iter().any(|a| a.as_str() == Some(&client.client_id)),
+            serde_json::Value::Array(list) => {
+                list.iter().any(|a| a.as_str() == Some(&client.client_id))
+            }
             _ => false,
         };
         if claims.iss != self.config.issuer() || !aud_ok {
@@ -267,7 +318,10 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, ErrorKind> {
         *slot = true;
     }
     if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
-        return Err(invalid("prompt", "none may not be combined with other values"));
+        return Err(invalid(
+            "prompt",
+            "none may not be combined with other values",
+        ));
     }
     Ok(prompt)
 }

@@ -19,11 +19,16 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         now: OffsetDateTime,
     ) -> Result<TokenResponse, Error> {
         if client.is_public() {
-            return Err(ErrorKind::UnauthorizedClient("public clients may not use client_credentials".into()).into());
+            return Err(ErrorKind::UnauthorizedClient(
+                "public clients may not use client_credentials".into(),
+            )
+            .into());
         }
         let scopes = self.allowed_scopes(client, form.get("scope"))?;
         if scopes.contains(scope::OPENID) || scopes.contains(scope::OFFLINE_ACCESS) {
-            return Err(ErrorKind::InvalidScope("openid and offline_access need a user".into()).into());
+            return Err(
+                ErrorKind::InvalidScope("openid and offline_access need a user".into()).into(),
+            );
         }
         let access = self.mint_access_token(
             AccessTokenInput {

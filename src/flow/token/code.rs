@@ -24,12 +24,20 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             CodeRedemption::Redeemed(record) => *record,
             CodeRedemption::Replayed { grant_id } => {
                 self.grants.revoke_grant(&grant_id).await?;
-                return Err(ErrorKind::InvalidGrant("the authorization code was already used; tokens issued with it are revoked").into());
+                return Err(ErrorKind::InvalidGrant(
+                    "the authorization code was already used; tokens issued with it are revoked",
+                )
+                .into());
             }
-            CodeRedemption::Unknown => return Err(ErrorKind::InvalidGrant("invalid authorization code").into()),
+            CodeRedemption::Unknown => {
+                return Err(ErrorKind::InvalidGrant("invalid authorization code").into())
+            }
         };
         if record.client_id != client.client_id {
-            return Err(ErrorKind::InvalidGrant("the authorization code was issued to another client").into());
+            return Err(ErrorKind::InvalidGrant(
+                "the authorization code was issued to another client",
+            )
+            .into());
         }
         if now >= record.expires_at {
             return Err(ErrorKind::InvalidGrant("the authorization code has expired").into());
@@ -41,19 +49,30 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             (None, None) => true,
         };
         if !redirect_ok {
-            return Err(ErrorKind::InvalidGrant("redirect_uri does not match the authorization request").into());
+            return Err(ErrorKind::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            )
+            .into());
         }
         match (&record.challenge, form.get("code_verifier")) {
             (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
-            (Some(_), Some(_)) => return Err(ErrorKind::InvalidGrant("PKCE verification failed").into()),
-            (Some(_), None) => return Err(ErrorKind::InvalidGrant("code_verifier is required").into()),
+            (Some(_), Some(_)) => {
+                return Err(ErrorKind::InvalidGrant("PKCE verification failed").into())
+            }
+            (Some(_), None) => {
+                return Err(ErrorKind::InvalidGrant("code_verifier is required").into())
+            }
             (None, Some(_)) => {
-                return Err(ErrorKind::InvalidGrant("code_verifier sent, but the authorization request had no code_challenge").into())
+                return Err(ErrorKind::InvalidGrant(
+                    "code_verifier sent, but the authorization request had no code_challenge",
+                )
+                .into())
             }
             (None, None) => {}
         }
         let grant = self.active_grant(&record.grant_id, now).await?;
-        let refresh = record.scopes.contains(scope::OFFLINE_ACCESS) && client.allows_grant(GrantType::RefreshToken);
+        let refresh = record.scopes.contains(scope::OFFLINE_ACCESS)
+            && client.allows_grant(GrantType::RefreshToken);
         self.issue_tokens(
             Issue {
                 client,

@@ -84,7 +84,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         match grant_type {
             GrantType::AuthorizationCode => self.code_grant(&client, &form, now).await,
             GrantType::RefreshToken => self.refresh_grant(&client, &form, now).await,
-            GrantType::ClientCredentials => self.client_credentials_grant(&client, &form, now).await,
+            GrantType::ClientCredentials => {
+                self.client_credentials_grant(&client, &form, now).await
+            }
             GrantType::Password => self.password_grant(&client, &form, now).await,
             GrantType::Implicit => Err(ErrorKind::UnsupportedGrantType.into()),
         }
@@ -99,11 +101,16 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             return Err(ErrorKind::TooLarge("the request body").into());
         }
         if !req.is_form() {
-            return Err(ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into());
+            return Err(
+                ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into(),
+            );
         }
         // RFC 6749 §2.3.1: credentials never in the URI.
         if req.query.contains("client_secret") {
-            return Err(ErrorKind::MalformedRequest("client_secret must not be sent in the URI".into()).into());
+            return Err(ErrorKind::MalformedRequest(
+                "client_secret must not be sent in the URI".into(),
+            )
+            .into());
         }
         let body = std::str::from_utf8(req.body)
             .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
@@ -111,19 +118,33 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// Scopes from a `scope` parameter, each allowed for the client.
-    pub(crate) fn allowed_scopes(&self, client: &Client, raw: Option<&str>) -> Result<Scopes, Error> {
+    pub(crate) fn allowed_scopes(
+        &self,
+        client: &Client,
+        raw: Option<&str>,
+    ) -> Result<Scopes, Error> {
         let scopes = Scopes::parse(raw.unwrap_or(""))
             .map_err(|_| ErrorKind::InvalidScope("malformed scope".into()))?;
-        if let Some(bad) = scopes.iter().find(|s| !client.settings.allowed_scopes.contains(s)) {
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| !client.settings.allowed_scopes.contains(s))
+        {
             let shown: String = bad.chars().take(64).collect();
-            return Err(ErrorKind::InvalidScope(format!("scope not allowed for this client: {shown}").into()).into());
+            return Err(ErrorKind::InvalidScope(
+                format!("scope not allowed for this client: {shown}").into(),
+            )
+            .into());
         }
         Ok(scopes)
     }
 
     /// Mint the access token, ID token (with `openid`) and refresh token (when asked) of a
     /// grant.
-    pub(crate) async fn issue_tokens(&self, issue: Issue<'_>, now: OffsetDateTime) -> Result<TokenResponse, Error> {
+    pub(crate) async fn issue_tokens(
+        &self,
+        issue: Issue<'_>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, Error> {
         let access = self.mint_access_token(
             AccessTokenInput {
                 subject: issue.subject,
@@ -159,7 +180,14 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let refresh_token = if issue.refresh {
             let secret = IssuedSecret::generate(&*self.rng)?;
             self.grants
-                .put_refresh_token(self.refresh_record(&secret, issue.grant, issue.subject, issue.scopes, issue.auth_time.unwrap_or(now), now))
+                .put_refresh_token(self.refresh_record(
+                    &secret,
+                    issue.grant,
+                    issue.subject,
+                    issue.scopes,
+                    issue.auth_time.unwrap_or(now),
+                    now,
+                ))
                 .await?;
             Some(secret.plaintext)
         } else {
@@ -198,7 +226,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// The grant a code or refresh token belongs to, if it is still active.
-    pub(crate) async fn active_grant(&self, id: &crate::store::GrantId, now: OffsetDateTime) -> Result<Grant, Error> {
+    pub(crate) async fn active_grant(
+        &self,
+        id: &crate::store::GrantId,
+        now: OffsetDateTime,
+    ) -> Result<Grant, Error> {
         self.grants
             .grant(id)
             .await?

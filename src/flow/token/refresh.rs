@@ -28,7 +28,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             .ok_or(ErrorKind::InvalidGrant("invalid refresh token"))?;
         let record = lookup.record;
         if record.client_id != client.client_id {
-            return Err(ErrorKind::InvalidGrant("the refresh token was issued to another client").into());
+            return Err(
+                ErrorKind::InvalidGrant("the refresh token was issued to another client").into(),
+            );
         }
         if lookup.rotated {
             self.grants.revoke_grant(&record.grant_id).await?;
@@ -45,20 +47,36 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Some(raw) => {
                 let asked = self.allowed_scopes(client, Some(raw))?;
                 if !asked.is_subset_of(&record.scopes) {
-                    return Err(ErrorKind::InvalidScope("the scope exceeds what was granted".into()).into());
+                    return Err(ErrorKind::InvalidScope(
+                        "the scope exceeds what was granted".into(),
+                    )
+                    .into());
                 }
                 asked
             }
         };
         let next = IssuedSecret::generate(&*self.rng)?;
-        let next_record = self.refresh_record(&next, &grant, &record.subject, &record.scopes, record.auth_time, now);
-        match self.grants.rotate_refresh_token(&presented, next_record).await? {
+        let next_record = self.refresh_record(
+            &next,
+            &grant,
+            &record.subject,
+            &record.scopes,
+            record.auth_time,
+            now,
+        );
+        match self
+            .grants
+            .rotate_refresh_token(&presented, next_record)
+            .await?
+        {
             RefreshRotation::Rotated => {}
             RefreshRotation::Reused { grant_id } => {
                 self.grants.revoke_grant(&grant_id).await?;
                 return Err(ErrorKind::InvalidGrant(REUSED).into());
             }
-            RefreshRotation::Unknown => return Err(ErrorKind::InvalidGrant("invalid refresh token").into()),
+            RefreshRotation::Unknown => {
+                return Err(ErrorKind::InvalidGrant("invalid refresh token").into())
+            }
         }
         let mut response = self
             .issue_tokens(
