@@ -261,7 +261,8 @@ async fn login_inner(
     if form.get("action") == Some("cancel") {
         let pending =
             take(state, incoming, id, Stage::Login, csrf, now).ok_or_else(pages::expired)?;
-        return Ok(state.provider.cancel(&pending).into_http());
+        let outcome = state.provider.cancel(&pending).await;
+        return Ok(respond(state, incoming, outcome, None));
     }
 
     // Count the attempt before the (slow) password check, so parallel guesses count too.

@@ -113,18 +113,20 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
 impl From<CredentialError> for super::ManagementError {
     fn from(e: CredentialError) -> Self {
-        let (status, code, field) = match &e {
+        let message = e.to_string();
+        let (status, code, field) = match e {
+            // A conflict that outlasted the retries is 409, other failures 500.
+            CredentialError::Internal(err) => return super::ManagementError::from(err),
             CredentialError::NotFound => (404, "not_found", None),
             CredentialError::PublicClient => (409, "public_client", None),
             CredentialError::TooMany => (409, "too_many_secrets", None),
             CredentialError::ExpiryInPast => (400, "invalid_value", Some("expires")),
             CredentialError::InvalidName => (400, "invalid_value", Some("name")),
-            CredentialError::Internal(_) => (500, "server_error", None),
         };
         super::ManagementError {
             status,
             code,
-            message: e.to_string(),
+            message,
             field: field.map(str::to_owned),
         }
     }

@@ -41,8 +41,8 @@ pub fn parse_form(input: &str) -> Result<FormParams<'_>, Error> {
     Ok(FormParams { pairs })
 }
 
-/// Parse like [`parse_form`], but keep the first value of a repeated parameter and report the
-/// first repeated name, for a caller that must decide later how to refuse it (the
+/// Parse like [`parse_form`], but keep the first value of a repeated parameter and report one
+/// repeated name (`client_id` or `redirect_uri` if either is repeated, else the first), for a caller that must decide later how to refuse it (the
 /// authorization endpoint redirects the error once the client is trusted).
 pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<String>), Error> {
     let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
@@ -52,7 +52,11 @@ pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<Stri
             continue;
         }
         if pairs.iter().any(|(n, _)| *n == name) {
-            duplicate.get_or_insert_with(|| name.into_owned());
+            // A repeated client_id or redirect_uri matters most: it makes the request untrusted.
+            let untrusted = |n: &str| matches!(n, "client_id" | "redirect_uri");
+            if duplicate.as_deref().is_none_or(|d| !untrusted(d) && untrusted(&name)) {
+                duplicate = Some(name.into_owned());
+            }
             continue;
         }
         if pairs.len() == MAX_PARAMS {

@@ -23,6 +23,8 @@ mod params;
 mod response;
 mod validate;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -142,9 +144,9 @@ impl PendingAuthorization {
         self.created_at
     }
 
-    /// An error response to the client for this request (for a host that cancels the request,
-    /// e.g. the user pressed "cancel" on the login page: use `ErrorKind::AccessDenied`).
-    pub fn error_response(&self, issuer: &str, err: &Error) -> AuthorizationResponse {
+    /// An error response to the client for this request. Crate-private: callers outside must go
+    /// through [`Provider::cancel`], which checks the redirect URI is still registered.
+    pub(crate) fn error_response(&self, issuer: &str, err: &Error) -> AuthorizationResponse {
         let mut resp = AuthorizationResponse::new(self.redirect_uri.clone(), self.response_mode);
         resp.push("error", err.code().as_str());
         resp.push("error_description", err.description());
@@ -209,26 +211,35 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         session: Option<&Session>,
         consent: Option<ConsentDecision>,
     ) -> AuthorizeOutcome {
-        let client = match self.clients.client(&pending.client_id).await {
-            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => c,
-            Ok(Some(_)) => {
-                return AuthorizeOutcome::ErrorPage(
-                    ErrorKind::UntrustedRedirectUri("no longer registered for this client").into(),
-                )
-            }
-            Ok(None) => return AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into()),
-            Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
-        };
-        self.advance(pending, &client, session, consent).await
+        match self.trusted_client(&pending).await {
+            Ok(client) => self.advance(pending, &client, session, consent).await,
+            Err(page) => page,
+        }
     }
 
-    /// The user cancelled on the login or consent page: answer the client with
-    /// `access_denied`.
-    pub fn cancel(&self, pending: &PendingAuthorization) -> AuthorizationResponse {
-        let err = Error::new(ErrorKind::AccessDenied(
-            "the user cancelled the request".into(),
-        ));
-        pending.error_response(self.config.issuer(), &err)
+    /// The pending request's client, if it still exists and still lists the redirect URI;
+    /// otherwise the error page to show (nothing may be redirected then).
+    async fn trusted_client(&self, pending: &PendingAuthorization) -> Result<Arc<Client>, AuthorizeOutcome> {
+        match self.clients.client(&pending.client_id).await {
+            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => Ok(c),
+            Ok(Some(_)) => Err(AuthorizeOutcome::ErrorPage(
+                ErrorKind::UntrustedRedirectUri("no longer registered for this client").into(),
+            )),
+            Ok(None) => Err(AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into())),
+            Err(e) => Err(AuthorizeOutcome::ErrorPage(e.into())),
+        }
+    }
+
+    /// The user cancelled on the login or consent page: answer the client with `access_denied`
+    /// — or show an error page, if the client was deleted or its redirect URI removed meanwhile.
+    pub async fn cancel(&self, pending: &PendingAuthorization) -> AuthorizeOutcome {
+        match self.trusted_client(pending).await {
+            Ok(_) => self.fail(
+                pending,
+                ErrorKind::AccessDenied("the user cancelled the request".into()),
+            ),
+            Err(page) => page,
+        }
     }
 
     /// The state machine: login, then consent, then issue.
