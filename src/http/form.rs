@@ -54,7 +54,10 @@ pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<Stri
         if pairs.iter().any(|(n, _)| *n == name) {
             // A repeated client_id or redirect_uri matters most: it makes the request untrusted.
             let untrusted = |n: &str| matches!(n, "client_id" | "redirect_uri");
-            if duplicate.as_deref().is_none_or(|d| !untrusted(d) && untrusted(&name)) {
+            if duplicate
+                .as_deref()
+                .is_none_or(|d| !untrusted(d) && untrusted(&name))
+            {
                 duplicate = Some(name.into_owned());
             }
             continue;

@@ -219,7 +219,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
     /// The pending request's client, if it still exists and still lists the redirect URI;
     /// otherwise the error page to show (nothing may be redirected then).
-    async fn trusted_client(&self, pending: &PendingAuthorization) -> Result<Arc<Client>, AuthorizeOutcome> {
+    async fn trusted_client(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<Arc<Client>, AuthorizeOutcome> {
         match self.clients.client(&pending.client_id).await {
             Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => Ok(c),
             Ok(Some(_)) => Err(AuthorizeOutcome::ErrorPage(
