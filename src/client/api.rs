@@ -32,6 +32,8 @@ pub struct ManagementError {
     pub message: String,
     /// The offending field, when one is at fault.
     pub field: Option<String>,
+    /// For `405`: the methods the resource allows (the `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 impl ManagementError {
@@ -41,6 +43,18 @@ impl ManagementError {
             code,
             message: message.into(),
             field: None,
+            allow: None,
+        }
+    }
+
+    fn method_not_allowed(allow: &'static str) -> Self {
+        ManagementError {
+            allow: Some(allow),
+            ..ManagementError::new(
+                405,
+                "method_not_allowed",
+                format!("method not allowed; use {allow}"),
+            )
         }
     }
 
@@ -60,8 +74,8 @@ impl ManagementError {
         })
         .unwrap_or_default();
         let mut resp = HttpResponse::json(self.status, body).no_store();
-        if self.status == 405 {
-            resp = resp.with_header("allow", "GET, POST, PUT, DELETE");
+        if let Some(allow) = self.allow {
+            resp = resp.with_header("allow", allow);
         }
         resp
     }
@@ -74,6 +88,7 @@ impl From<MetadataError> for ManagementError {
             code: e.code,
             message: e.message,
             field: Some(e.field),
+            allow: None,
         }
     }
 }
@@ -304,17 +319,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
             (Method::Delete, Some(id)) => {
                 self.delete_client(id).await?.ok_or_else(not_found)?;
-                Ok(HttpResponse {
-                    status: 204,
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                })
+                Ok(HttpResponse::empty(204))
             }
-            _ => Err(ManagementError::new(
-                405,
-                "method_not_allowed",
-                "method not allowed",
-            )),
+            (_, None) => Err(ManagementError::method_not_allowed("GET, POST")),
+            (_, Some(_)) => Err(ManagementError::method_not_allowed("GET, PUT, DELETE")),
         }
     }
 
@@ -402,17 +410,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
             (Method::Delete, Some(secret_id)) => {
                 self.revoke_client_secret(id, secret_id).await?;
-                Ok(HttpResponse {
-                    status: 204,
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                })
+                Ok(HttpResponse::empty(204))
             }
-            _ => Err(ManagementError::new(
-                405,
-                "method_not_allowed",
-                "method not allowed",
-            )),
+            (_, None) => Err(ManagementError::method_not_allowed("GET, POST")),
+            (_, Some(_)) => Err(ManagementError::method_not_allowed("DELETE")),
         }
     }
 
@@ -578,11 +579,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 }
             }
             Method::Delete => match self.delete_client(&client.id).await {
-                Ok(_) => HttpResponse {
-                    status: 204,
-                    headers: vec![("cache-control", "no-store".into())],
-                    body: Vec::new(),
-                },
+                Ok(_) => HttpResponse::empty(204).no_store(),
                 Err(e) => HttpResponse::oauth_error(&e),
             },
             _ => HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed("GET, PUT, DELETE").into()),

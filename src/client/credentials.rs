@@ -128,6 +128,7 @@ impl From<CredentialError> for super::ManagementError {
             code,
             message,
             field: field.map(str::to_owned),
+            allow: None,
         }
     }
 }

@@ -13,12 +13,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// (`access_token` or `refresh_token`), with client authentication.
     pub async fn revoke(&self, req: &HttpRequest<'_>) -> HttpResponse {
         match self.revoke_request(req).await {
-            Ok(()) => HttpResponse {
-                status: 200,
-                headers: Vec::new(),
-                body: Vec::new(),
-            }
-            .no_store(),
+            Ok(()) => HttpResponse::empty(200).no_store(),
             Err(err) => HttpResponse::oauth_error(&err),
         }
     }

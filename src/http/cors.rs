@@ -36,10 +36,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     pub async fn cors_preflight(&self, req: &HttpRequest<'_>) -> HttpResponse {
         let origin = match self.allowed_origin(req).await {
             Ok(Some(origin)) if req.method == Method::Options => origin,
-            Ok(_) => return empty(403).with_header("vary", "Origin"),
+            Ok(_) => return HttpResponse::empty(403).with_header("vary", "Origin"),
             Err(err) => return HttpResponse::oauth_error(&err),
         };
-        empty(204)
+        HttpResponse::empty(204)
             .with_header("access-control-allow-origin", origin.to_owned())
             .with_header("access-control-allow-methods", "GET, POST")
             .with_header(
@@ -60,13 +60,5 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
         resp.headers.push(("vary", "Origin".into()));
         resp
-    }
-}
-
-fn empty(status: u16) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: Vec::new(),
-        body: Vec::new(),
     }
 }

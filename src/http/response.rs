@@ -15,6 +15,15 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// A response with no body and no headers (`204`, a bare `403`, …).
+    pub fn empty(status: u16) -> Self {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     /// A JSON response with the given status and body.
     pub fn json(status: u16, body: Vec<u8>) -> Self {
         HttpResponse {
