@@ -90,6 +90,11 @@ impl<'a> FormParams<'a> {
         self.get(name).is_some()
     }
 
+    /// The parameters by value, in order (decoded values are moved out, not copied).
+    pub fn into_pairs(self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
+        self.pairs.into_iter()
+    }
+
     /// Parameter names and values, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))

@@ -181,17 +181,24 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         req: &HttpRequest<'_>,
         session: Option<&Session>,
     ) -> AuthorizeOutcome {
-        let params = match AuthorizationParams::from_http(req, &self.config) {
-            Ok(p) => p,
-            Err(e) => return AuthorizeOutcome::ErrorPage(e),
-        };
-        self.authorize_params(&params, session).await
+        match AuthorizationParams::from_http(req, &self.config) {
+            Ok(params) => self.authorize_owned(params, session).await,
+            Err(e) => AuthorizeOutcome::ErrorPage(e),
+        }
     }
 
     /// [`Provider::authorize`] for parameters the host parsed itself.
     pub async fn authorize_params(
         &self,
         params: &AuthorizationParams,
+        session: Option<&Session>,
+    ) -> AuthorizeOutcome {
+        self.authorize_owned(params.clone(), session).await
+    }
+
+    async fn authorize_owned(
+        &self,
+        params: AuthorizationParams,
         session: Option<&Session>,
     ) -> AuthorizeOutcome {
         match self.validate_authorization(params).await {

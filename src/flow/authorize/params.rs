@@ -58,7 +58,7 @@ impl AuthorizationParams {
                     return Err(ErrorKind::TooLarge("the query string").into());
                 }
                 let (form, duplicate) = parse_form_keep_first(req.query)?;
-                Ok(Self::from_form(&form).with_duplicate(duplicate))
+                Ok(Self::from_pairs(form).with_duplicate(duplicate))
             }
             Method::Post => {
                 if req.body.len() > config.max_query {
@@ -73,7 +73,7 @@ impl AuthorizationParams {
                 let body = std::str::from_utf8(req.body)
                     .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
                 let (form, duplicate) = parse_form_keep_first(body)?;
-                Ok(Self::from_form(&form).with_duplicate(duplicate))
+                Ok(Self::from_pairs(form).with_duplicate(duplicate))
             }
             _ => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
         }
@@ -101,6 +101,34 @@ impl AuthorizationParams {
             registration: get("registration"),
             duplicate: None,
         }
+    }
+
+    /// Read the parameters, moving the decoded values instead of copying them.
+    fn from_pairs(form: FormParams<'_>) -> AuthorizationParams {
+        let mut p = AuthorizationParams::default();
+        for (name, value) in form.into_pairs() {
+            let slot = match name.as_ref() {
+                "response_type" => &mut p.response_type,
+                "client_id" => &mut p.client_id,
+                "redirect_uri" => &mut p.redirect_uri,
+                "scope" => &mut p.scope,
+                "state" => &mut p.state,
+                "response_mode" => &mut p.response_mode,
+                "nonce" => &mut p.nonce,
+                "prompt" => &mut p.prompt,
+                "max_age" => &mut p.max_age,
+                "login_hint" => &mut p.login_hint,
+                "id_token_hint" => &mut p.id_token_hint,
+                "code_challenge" => &mut p.code_challenge,
+                "code_challenge_method" => &mut p.code_challenge_method,
+                "request" => &mut p.request,
+                "request_uri" => &mut p.request_uri,
+                "registration" => &mut p.registration,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        p
     }
 
     fn with_duplicate(mut self, duplicate: Option<String>) -> Self {

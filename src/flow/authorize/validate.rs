@@ -35,7 +35,7 @@ fn invalid(name: &'static str, reason: &'static str) -> ErrorKind {
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     pub(super) async fn validate_authorization(
         &self,
-        p: &AuthorizationParams,
+        mut p: AuthorizationParams,
     ) -> Result<(PendingAuthorization, Arc<Client>), Rejection> {
         // The client and redirect URI first: nothing is redirected before both are trusted.
         if let Some(dup) = p
@@ -59,8 +59,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             .scope
             .as_deref()
             .is_some_and(|s| s.split(' ').any(|t| t == scope::OPENID));
-        let (redirect_uri, redirect_uri_sent) = match p.redirect_uri.as_deref() {
-            Some(uri) if client.has_redirect_uri(uri) => (uri.to_owned(), true),
+        let (redirect_uri, redirect_uri_sent) = match p.redirect_uri.take() {
+            Some(uri) if client.has_redirect_uri(&uri) => (uri, true),
             Some(_) => {
                 return Err(page(ErrorKind::UntrustedRedirectUri(
                     "not registered for this client",
@@ -74,6 +74,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         };
 
         // From here on, errors are redirected to the client.
+        let state = p.state.take();
         let response_type = p.response_type.as_deref().and_then(ResponseType::parse);
         let requested_mode = p.response_mode.as_deref().map(ResponseMode::parse);
         let error_mode = match (requested_mode, response_type) {
@@ -89,7 +90,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             let err = Error::new(kind);
             resp.push("error", err.code().as_str());
             resp.push("error_description", err.description());
-            if let Some(state) = &p.state {
+            if let Some(state) = &state {
                 resp.push("state", truncate(state, MAX_STATE_LEN));
             }
             resp.push("iss", self.config.issuer());
@@ -139,7 +140,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Some(Some(mode)) => mode,
         };
 
-        let state = p.state.clone();
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
             return Err(redirect(invalid("state", "too long")));
         }
@@ -153,7 +153,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 "response_type id_token requires the openid scope",
             )));
         }
-        let nonce = p.nonce.clone();
+        let nonce = p.nonce.take();
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_LEN) {
             return Err(redirect(invalid("nonce", "too long")));
         }
@@ -177,7 +177,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             },
         };
         let challenge = if response_type.code {
-            self.code_challenge(&client, p).map_err(redirect)?
+            self.code_challenge(&client, &p).map_err(redirect)?
         } else {
             None
         };
@@ -188,7 +188,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     .map_err(redirect)?,
             ),
         };
-        let login_hint = p.login_hint.clone();
+        let login_hint = p.login_hint.take();
         if login_hint.as_ref().is_some_and(|h| h.len() > 512) {
             return Err(redirect(invalid("login_hint", "too long")));
         }
