@@ -12,3 +12,23 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, capacity: usize) -> Resu
         .map_err(|e| Error::new(ErrorKind::Serialization).with_cause(e))?;
     Ok(out)
 }
+
+/// Whether `s` can stand inside a JSON string as it is (no quote, backslash or control
+/// character): true of JWTs, base64url tokens and RFC 6749 scope strings.
+pub(crate) fn needs_no_escaping(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_check() {
+        assert!(needs_no_escaping("eyJhbGciOi.eyJzdWIi.sig-_"));
+        assert!(needs_no_escaping("openid profile é"));
+        for bad in ["a\"b", "a\\b", "a\nb", "\u{1}"] {
+            assert!(!needs_no_escaping(bad), "{bad:?}");
+        }
+    }
+}

@@ -47,8 +47,8 @@ pub fn parse_basic_authorization(value: &[u8]) -> Option<BasicCredentials> {
         .ok()?;
     let decoded = std::str::from_utf8(&decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let client_id = form_decode(id)?;
-    let client_secret = form_decode(secret)?;
+    let client_id = super::form::decode_strict(id)?.into_owned();
+    let client_secret = super::form::decode_strict(secret)?.into_owned();
     if client_id.is_empty() {
         return None;
     }
@@ -56,36 +56,6 @@ pub fn parse_basic_authorization(value: &[u8]) -> Option<BasicCredentials> {
         client_id,
         client_secret,
     })
-}
-
-/// Decode one `application/x-www-form-urlencoded` component (`+` is a space, `%XX` a byte);
-/// `None` when the result is not UTF-8. A `%` not followed by two hex digits stays as it is.
-fn form_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex(b: &u8) -> Option<u8> {
-    (*b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]

@@ -23,35 +23,105 @@ pub struct FormParams<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
+/// The name-value pairs of `application/x-www-form-urlencoded` input, decoded. Components with
+/// nothing to decode are borrowed; a `%` not followed by two hex digits stays as it is, and
+/// bytes that do not form UTF-8 become U+FFFD (so they match nothing).
+fn pairs(input: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    input.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode_lossy(name), decode_lossy(value))
+    })
+}
+
+fn decode_lossy(s: &str) -> Cow<'_, str> {
+    match decode(s) {
+        Decoded::Borrowed(s) => Cow::Borrowed(s),
+        Decoded::Owned(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
+    }
+}
+
+/// Decode one form component strictly: `None` when the result is not UTF-8.
+pub(crate) fn decode_strict(s: &str) -> Option<Cow<'_, str>> {
+    match decode(s) {
+        Decoded::Borrowed(s) => Some(Cow::Borrowed(s)),
+        Decoded::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    }
+}
+
+enum Decoded<'a> {
+    Borrowed(&'a str),
+    Owned(Vec<u8>),
+}
+
+/// `+` is a space and `%XX` a byte (the URL standard's form decoding).
+fn decode(s: &str) -> Decoded<'_> {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+        return Decoded::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).and_then(hex),
+                bytes.get(i + 2).and_then(hex),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Decoded::Owned(out)
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// Parse and decode a query string or form body.
 pub fn parse_form(input: &str) -> Result<FormParams<'_>, Error> {
-    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(input.as_bytes()) {
+    let mut pairs_out: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(8);
+    for (name, value) in pairs(input) {
         if value.is_empty() {
             continue;
         }
-        if pairs.iter().any(|(n, _)| *n == name) {
+        if pairs_out.iter().any(|(n, _)| *n == name) {
             return Err(ErrorKind::DuplicateParameter(name.into_owned()).into());
         }
-        if pairs.len() == MAX_PARAMS {
+        if pairs_out.len() == MAX_PARAMS {
             return Err(ErrorKind::TooLarge("the parameter list").into());
         }
-        pairs.push((name, value));
+        pairs_out.push((name, value));
     }
-    Ok(FormParams { pairs })
+    Ok(FormParams { pairs: pairs_out })
 }
 
 /// Parse like [`parse_form`], but keep the first value of a repeated parameter and report one
 /// repeated name (`client_id` or `redirect_uri` if either is repeated, else the first), for a caller that must decide later how to refuse it (the
 /// authorization endpoint redirects the error once the client is trusted).
 pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<String>), Error> {
-    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    let mut pairs_out: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(12);
     let mut duplicate = None;
-    for (name, value) in url::form_urlencoded::parse(input.as_bytes()) {
+    for (name, value) in pairs(input) {
         if value.is_empty() {
             continue;
         }
-        if pairs.iter().any(|(n, _)| *n == name) {
+        if pairs_out.iter().any(|(n, _)| *n == name) {
             // A repeated client_id or redirect_uri matters most: it makes the request untrusted.
             let untrusted = |n: &str| matches!(n, "client_id" | "redirect_uri");
             if duplicate
@@ -62,12 +132,12 @@ pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<Stri
             }
             continue;
         }
-        if pairs.len() == MAX_PARAMS {
+        if pairs_out.len() == MAX_PARAMS {
             return Err(ErrorKind::TooLarge("the parameter list").into());
         }
-        pairs.push((name, value));
+        pairs_out.push((name, value));
     }
-    Ok((FormParams { pairs }, duplicate))
+    Ok((FormParams { pairs: pairs_out }, duplicate))
 }
 
 impl<'a> FormParams<'a> {
@@ -144,6 +214,23 @@ mod tests {
     fn too_many_parameters() {
         let q: Vec<String> = (0..65).map(|i| format!("p{i}=v")).collect();
         assert!(parse_form(&q.join("&")).is_err());
+    }
+
+    #[test]
+    fn decoding_matches_the_url_standard() {
+        let input = "a=x%20y+z&b=%41%4a%6b&c=100%&d=%zz%2&e=caf%C3%A9&f=%FF&g&=h&i=j=k";
+        let ours: Vec<(String, String)> = pairs(input)
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        let theirs: Vec<(String, String)> = url::form_urlencoded::parse(input.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(ours, theirs);
+        assert!(matches!(
+            pairs("x=plain").next(),
+            Some((Cow::Borrowed(_), Cow::Borrowed(_)))
+        ));
+        assert_eq!(decode_strict("%FF"), None);
     }
 
     #[test]

@@ -38,6 +38,50 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+impl TokenResponse {
+    /// The JSON body. Tokens and scopes never need escaping (base64url, dots, RFC 6749 scope
+    /// characters), so the common case is written directly; anything else goes through serde.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
+        use std::io::Write as _;
+        let optional = [
+            ("scope", self.scope.as_deref()),
+            ("id_token", self.id_token.as_deref()),
+            ("refresh_token", self.refresh_token.as_deref()),
+        ];
+        let plain = |s: &str| crate::json::needs_no_escaping(s);
+        if !plain(&self.access_token)
+            || !plain(self.token_type)
+            || !optional.iter().filter_map(|(_, v)| *v).all(plain)
+        {
+            return crate::json::to_json(self, 2048);
+        }
+        let len = self.access_token.len()
+            + optional
+                .iter()
+                .filter_map(|(_, v)| v.map(str::len))
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(len + 128);
+        out.extend_from_slice(b"{\"access_token\":\"");
+        out.extend_from_slice(self.access_token.as_bytes());
+        out.extend_from_slice(b"\",\"token_type\":\"");
+        out.extend_from_slice(self.token_type.as_bytes());
+        out.extend_from_slice(b"\",\"expires_in\":");
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{}", self.expires_in);
+        for (name, value) in optional {
+            if let Some(value) = value {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":\"");
+                out.extend_from_slice(value.as_bytes());
+                out.push(b'"');
+            }
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
 /// Who the tokens are for and under which grant.
 pub(crate) struct Issue<'a> {
     pub client: &'a Client,
@@ -57,7 +101,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// `WWW-Authenticate` when client authentication failed); always `Cache-Control: no-store`.
     pub async fn token(&self, req: &HttpRequest<'_>) -> HttpResponse {
         match self.token_request(req).await {
-            Ok(body) => match crate::json::to_json(&body, 2048) {
+            Ok(body) => match body.to_json() {
                 Ok(json) => HttpResponse::json_no_store(200, json),
                 Err(err) => HttpResponse::oauth_error(&err),
             },
@@ -236,5 +280,33 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             .await?
             .filter(|g| g.is_active_at(now))
             .ok_or_else(|| ErrorKind::InvalidGrant("the grant was revoked or has expired").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(scope: Option<&str>, refresh: Option<&str>) -> TokenResponse {
+        TokenResponse {
+            access_token: "eyJ.eyJ.sig".into(),
+            token_type: "Bearer",
+            expires_in: 3600,
+            scope: scope.map(str::to_owned),
+            id_token: Some("eyJ.eyJ.sig2".into()),
+            refresh_token: refresh.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn hand_written_json_equals_serde() {
+        for r in [
+            response(Some("openid email"), Some("rt-_x")),
+            response(None, None),
+            response(Some("weird\"scope"), None),
+        ] {
+            let ours: serde_json::Value = serde_json::from_slice(&r.to_json().unwrap()).unwrap();
+            assert_eq!(ours, serde_json::to_value(&r).unwrap());
+        }
     }
 }
