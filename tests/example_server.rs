@@ -637,7 +637,10 @@ async fn registration_token_and_demo_client() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         challenge.starts_with("Bearer") && !challenge.contains("error="),
         "RFC 6750 §3.1: no error code without credentials: {challenge}"
