@@ -727,6 +727,18 @@ fn command_line() {
     assert_eq!(options.users[0].password, "pa:ss");
     assert!(options.password_grant);
     assert_eq!(options.admin_token.as_deref(), Some("abcdefghijklmnopq"));
+    assert!(options.log_requests, "the access log is on by default");
+
+    let Ok(cli::Command::Run(settings)) = parse(&["--workers", "1", "--quiet"]) else {
+        panic!("valid arguments");
+    };
+    assert_eq!(settings.workers, Some(1));
+    assert!(!settings.options.log_requests);
+    let Ok(cli::Command::Run(settings)) = parse(&["--workers=4", "-q"]) else {
+        panic!("valid arguments");
+    };
+    assert_eq!(settings.workers, Some(4));
+    assert!(!settings.options.log_requests);
 
     for bad in [
         &["--addr"][..],
@@ -737,6 +749,10 @@ fn command_line() {
         &["--issuer", "http://id.example.com"],
         &["--addr", "0.0.0.0:8080"],
         &["--frobnicate"],
+        &["--workers", "0"],
+        &["--workers", "many"],
+        &["--workers"],
+        &["--quiet=yes"],
         &["--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"],
     ] {
         assert!(parse(bad).is_err(), "{bad:?}");

@@ -5,15 +5,23 @@
 #
 #   benches/http/run.sh            # from the repository root (or anywhere)
 #
-# Environment: DURATION (default 15s), CONNECTIONS (16), THREADS (2), WARMUP (5s),
-# OPKIT_PORT (38080), NODE_PORT (38081), OIDC_PROVIDER_VERSION (latest), KEEP_NODE_DIR=1,
-# SERVER_LOG (where the opkit server's stderr goes; default /dev/null).
+# By default each server runs pinned to one core (SERVER_CPU) and wrk, one thread, to another
+# (WRK_CPU): node-oidc-provider is single-threaded, so opkit's example gets one thread too
+# (--workers 1). PIN=0 lets the kernel place everything and opkit use one worker per core.
+#
+# Environment: DURATION (default 15s), CONNECTIONS (16), THREADS (wrk threads, 1), WARMUP
+# (10s), PIN (1), SERVER_CPU (0), WRK_CPU (1), OPKIT_WORKERS (1 when pinned, else one per
+# core), OPKIT_PORT (38080), NODE_PORT (38081), OIDC_PROVIDER_VERSION (latest),
+# KEEP_NODE_DIR=1, SERVER_LOG (where the opkit server's stderr goes; default /dev/null).
 set -euo pipefail
 
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-16}
-THREADS=${THREADS:-2}
-WARMUP=${WARMUP:-5s}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-10s}
+PIN=${PIN:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
 OPKIT_PORT=${OPKIT_PORT:-38080}
 NODE_PORT=${NODE_PORT:-38081}
 OIDC_PROVIDER_VERSION=${OIDC_PROVIDER_VERSION:-latest}
@@ -58,6 +66,20 @@ need node nodejs
 need npm
 need cargo
 
+# Where each process runs: the servers on SERVER_CPU, wrk on WRK_CPU (taskset, inherited by
+# every thread the process starts), or wherever the kernel likes with PIN=0.
+if [[ $PIN == 1 ]]; then
+    need taskset util-linux
+    [[ $SERVER_CPU != "$WRK_CPU" ]] || die "SERVER_CPU and WRK_CPU must differ"
+    ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
+    ON_WRK_CPU=(taskset -c "$WRK_CPU")
+    OPKIT_WORKERS=${OPKIT_WORKERS:-1}
+else
+    ON_SERVER_CPU=()
+    ON_WRK_CPU=()
+    OPKIT_WORKERS=${OPKIT_WORKERS:-}
+fi
+
 # Waits until GET $1 answers 200, for up to $2 seconds.
 wait_http() {
     local url=$1 limit=$2 i
@@ -81,13 +103,22 @@ smoke() {
     printf '%s: %s\n' "$name" "$header" >&2
 }
 
-# Runs wrk against $1 and prints its RESULT line.
+# CPU time (user + system, all threads) a process has used so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# Runs wrk against $1 and prints its RESULT line, with the CPU time the server $6 (a pid) used
+# per request during the run (cpu_us) and the load average just before it (load1).
 load() {
-    local base=$1 id=$2 secret=$3 scope=$4 duration=$5 out
-    out=$(CLIENT_ID=$id CLIENT_SECRET=$secret SCOPE=$scope \
+    local base=$1 id=$2 secret=$3 scope=$4 duration=$5 pid=$6 out before after load1 requests
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    before=$(cpu_ticks "$pid")
+    out=$(CLIENT_ID=$id CLIENT_SECRET=$secret SCOPE=$scope "${ON_WRK_CPU[@]}" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s "$LUA" "$base")
+    after=$(cpu_ticks "$pid")
     echo "$out" >&2
-    echo "$out" | grep '^RESULT '
+    requests=$(echo "$out" | grep '^RESULT ' | sed -E 's/.* requests=([0-9]+).*/\1/')
+    echo "$(echo "$out" | grep '^RESULT ') load1=$load1 cpu_us=$(awk -v t=$((after - before)) \
+        -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')"
 }
 
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
@@ -97,17 +128,15 @@ say "building the opkit example server (release)"
 (cd "$ROOT" && cargo build --release --example server >&2)
 SERVER="$ROOT/target/release/examples/server"
 ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-# The example server writes one access-log line per request to stderr, unbuffered: a write(2)
-# per request, which node-oidc-provider does not do. Switch it off if the server has a flag for
-# it, else send stderr to /dev/null (SERVER_LOG=path keeps it, at that cost).
-QUIET=()
-for flag in --quiet --no-access-log; do
-    if "$SERVER" --help 2>/dev/null | grep -q -- "$flag"; then QUIET=("$flag"); break; fi
-done
+# The example server writes one access-log line per request to stderr (a write(2) each), which
+# node-oidc-provider does not do: --quiet switches it off.
+SERVER_ARGS=(--addr "$HOST:$OPKIT_PORT" --admin-token "$ADMIN_TOKEN" --quiet)
+[[ -z $OPKIT_WORKERS ]] || SERVER_ARGS+=(--workers "$OPKIT_WORKERS")
 SERVER_LOG=${SERVER_LOG:-/dev/null}
-"$SERVER" --addr "$HOST:$OPKIT_PORT" --admin-token "$ADMIN_TOKEN" "${QUIET[@]}" \
+"${ON_SERVER_CPU[@]}" "$SERVER" "${SERVER_ARGS[@]}" \
     >"${TMPDIR:-/tmp}/opkit-server.out" 2>"$SERVER_LOG" &
-PIDS+=($!)
+OPKIT_PID=$!
+PIDS+=("$OPKIT_PID")
 OPKIT=http://$HOST:$OPKIT_PORT
 wait_http "$OPKIT/.well-known/openid-configuration" 120 ||
     die "the opkit server did not come up; see ${TMPDIR:-/tmp}/opkit-server.out (and rerun with SERVER_LOG=/tmp/opkit-server.log)"
@@ -130,23 +159,29 @@ NODE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/opkit-node-op.XXXXXX")
 cp "$HERE/node_provider.mjs" "$NODE_DIR/"
 NODE_ID=load-test
 NODE_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
-(cd "$NODE_DIR" && NODE_ENV=production exec node node_provider.mjs "$NODE_PORT" "$NODE_ID" "$NODE_SECRET") \
-    >"${TMPDIR:-/tmp}/node-op.log" 2>&1 &
-PIDS+=($!)
+(cd "$NODE_DIR" && NODE_ENV=production exec "${ON_SERVER_CPU[@]}" node node_provider.mjs \
+    "$NODE_PORT" "$NODE_ID" "$NODE_SECRET") >"${TMPDIR:-/tmp}/node-op.log" 2>&1 &
+NODE_PID=$!
+PIDS+=("$NODE_PID")
 NODEOP=http://$HOST:$NODE_PORT
 wait_http "$NODEOP/.well-known/openid-configuration" 60 ||
     die "node-oidc-provider did not come up; see ${TMPDIR:-/tmp}/node-op.log"
 smoke node-oidc-provider "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read
 
 # ---------------------------------------------------------------------------------------------
+if [[ $PIN == 1 ]]; then
+    PLACEMENT="servers pinned to cpu $SERVER_CPU, wrk to cpu $WRK_CPU (taskset); opkit --workers $OPKIT_WORKERS"
+else
+    PLACEMENT="not pinned; opkit --workers ${OPKIT_WORKERS:-(one per core)}"
+fi
 say "warm-up ($WARMUP each; V8 needs it to optimise)"
-load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$WARMUP" >/dev/null
-load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$WARMUP" >/dev/null
+load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$WARMUP" "$OPKIT_PID" >/dev/null
+load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$WARMUP" "$NODE_PID" >/dev/null
 
 say "opkit: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-R_OPKIT=$(load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$DURATION")
+R_OPKIT=$(load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$DURATION" "$OPKIT_PID")
 say "node-oidc-provider: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-R_NODE=$(load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$DURATION")
+R_NODE=$(load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$DURATION" "$NODE_PID")
 
 for r in "$R_OPKIT" "$R_NODE"; do
     [[ $(field errors "$r") == 0 && $(field non2xx "$r") == 0 ]] || die "errors during the run: $r"
@@ -159,21 +194,24 @@ OP_VERSION=$(jq -r .version "$NODE_DIR/node_modules/oidc-provider/package.json")
     echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
     echo "load:    wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (keep-alive), loopback; $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "placing: $PLACEMENT"
     echo "node:    $NODE_VERSION, oidc-provider $OP_VERSION"
     echo
-    printf '%-22s %12s %10s %10s %10s\n' server req/s p50 p90 p99
+    printf '%-20s %9s %9s %9s %9s %12s %8s\n' server req/s p50 p90 p99 'cpu/request' load1
     for pair in "opkit:$R_OPKIT" "node-oidc-provider:$R_NODE"; do
         name=${pair%%:*}
         r=${pair#*:}
         awk -v n="$name" -v rps="$(field rps "$r")" -v p50="$(field p50 "$r")" \
-            -v p90="$(field p90 "$r")" -v p99="$(field p99 "$r")" \
-            'BEGIN { printf "%-22s %12.0f %8.2fms %8.2fms %8.2fms\n", n, rps, p50 / 1000, p90 / 1000, p99 / 1000 }'
+            -v p90="$(field p90 "$r")" -v p99="$(field p99 "$r")" -v cpu="$(field cpu_us "$r")" \
+            -v l="$(field load1 "$r")" \
+            'BEGIN { printf "%-20s %9.0f %7.2fms %7.2fms %7.2fms %10.1fus %8.2f\n", n, rps, p50 / 1000, p90 / 1000, p99 / 1000, cpu, l }'
     done
     echo
     awk -v a="$(field rps "$R_OPKIT")" -v b="$(field rps "$R_NODE")" \
-        'BEGIN { printf "throughput ratio opkit / node-oidc-provider: %.1fx (target >= 10x)\n", a / b }'
+        'BEGIN { r = a / b; printf "throughput ratio opkit / node-oidc-provider: %.1fx (target >= 10x): %s\n", r,
+                 (r >= 10 ? "met" : sprintf("NOT met (%.0f%% short; 10x would be %.0f req/s)", (1 - r / 10) * 100, 10 * b)) }'
     awk -v p99="$(field p99 "$R_OPKIT")" -v p50="$(field p50 "$R_NODE")" \
         'BEGIN { printf "opkit p99 %.2fms vs node-oidc-provider p50 %.2fms: %s\n", p99 / 1000, p50 / 1000,
                  (p99 < p50 ? "below (target met)" : "NOT below (target missed)") }'
-
+    echo "(cpu/request: the server process's CPU time, user + system, all threads, per request answered)"
 }

@@ -1,10 +1,14 @@
 //! Command-line parsing for the example provider, by hand: `--addr`, `--issuer`, `--user`,
-//! `--admin-token`, `--registration-token`, `--password-grant` and `--help`.
+//! `--admin-token`, `--registration-token`, `--password-grant`, `--workers`, `--quiet` and
+//! `--help`.
 
 use std::fmt;
 use std::net::SocketAddr;
 
 use crate::app::{AppOptions, UserSpec};
+
+/// Most `--workers` accepted.
+const MAX_WORKERS: usize = 1024;
 
 /// The help text.
 pub const USAGE: &str = "\
@@ -24,6 +28,10 @@ OPTIONS:
     --registration-token TOKEN   Require this initial access token for dynamic registration
                                  (RFC 7591) at /register [default: registration is open]
     --password-grant             Allow clients to be given the resource owner password grant
+    --workers N                  Threads serving requests: 1 runs everything on one thread
+                                 (tokio's current-thread runtime), N > 1 a multi-threaded
+                                 runtime with N workers [default: one per CPU core]
+    -q, --quiet                  No access log (one line per request on stderr otherwise)
     -h, --help                   Print this help
 ";
 
@@ -43,6 +51,8 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// `--issuer`, if given.
     pub issuer: Option<String>,
+    /// `--workers`: threads serving requests; `None` for one per CPU core.
+    pub workers: Option<usize>,
     /// Everything else the application needs; its `issuer` is filled in by [`Settings::into_options`].
     pub options: AppOptions,
 }
@@ -52,6 +62,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("addr", &self.addr)
             .field("issuer", &self.issuer)
+            .field("workers", &self.workers)
             .field("options", &self.options)
             .finish()
     }
@@ -90,6 +101,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     let mut admin_token: Option<String> = None;
     let mut registration_token: Option<String> = None;
     let mut password_grant = false;
+    let mut workers: Option<usize> = None;
+    let mut quiet = false;
 
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value`.
@@ -123,6 +136,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 set_once(&mut registration_token, "--registration-token", token)?;
             }
             "--password-grant" if inline.is_none() => password_grant = true,
+            "--workers" => set_once(
+                &mut workers,
+                "--workers",
+                parse_workers(&value("--workers")?)?,
+            )?,
+            "-q" | "--quiet" if inline.is_none() => quiet = true,
             _ => return Err(err(format!("unknown argument: {arg}"))),
         }
     }
@@ -137,13 +156,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     Ok(Command::Run(Box::new(Settings {
         addr,
         issuer,
+        workers,
         options: AppOptions {
             issuer: String::new(),
             users,
             admin_token,
             registration_token,
             password_grant,
-            log_requests: true,
+            log_requests: !quiet,
             keys: None,
         },
     })))
@@ -160,6 +180,15 @@ fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), CliErro
 fn parse_addr(s: &str) -> Result<SocketAddr, CliError> {
     s.parse()
         .map_err(|_| err(format!("--addr {s}: expected IP:PORT, e.g. 127.0.0.1:8080")))
+}
+
+fn parse_workers(s: &str) -> Result<usize, CliError> {
+    match s.parse::<usize>() {
+        Ok(n @ 1..=MAX_WORKERS) => Ok(n),
+        _ => Err(err(format!(
+            "--workers {s}: expected a number from 1 to {MAX_WORKERS}"
+        ))),
+    }
 }
 
 fn parse_issuer(s: &str) -> Result<String, CliError> {

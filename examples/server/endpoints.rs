@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::http::HttpResponse;
+use opkit::http::{HttpRequest, HttpResponse};
 use opkit::secret::{constant_time_eq, SecretHash};
 
 use super::web::{into_axum, Incoming};
@@ -26,18 +26,18 @@ pub(crate) async fn preflight(State(state): State<Arc<AppState>>, incoming: Inco
 }
 
 /// `resp` with the core's CORS headers for the request's `Origin`.
-async fn cors(state: &AppState, incoming: &Incoming, resp: HttpResponse) -> Response {
-    into_axum(state.provider.with_cors(&incoming.request(), resp).await)
+async fn cors(state: &AppState, req: &HttpRequest<'_>, resp: HttpResponse) -> Response {
+    into_axum(state.provider.with_cors(req, resp).await)
 }
 
 /// `GET /.well-known/openid-configuration` (also served as RFC 8414 metadata).
 pub(crate) async fn discovery(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    cors(&state, &incoming, state.provider.discovery()).await
+    cors(&state, &incoming.request(), state.provider.discovery()).await
 }
 
 /// `GET /jwks`.
 pub(crate) async fn jwks(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    cors(&state, &incoming, state.provider.jwks()).await
+    cors(&state, &incoming.request(), state.provider.jwks()).await
 }
 
 /// `POST /register` (RFC 7591).
@@ -155,14 +155,16 @@ fn with_allow(resp: HttpResponse, allow: &'static str) -> HttpResponse {
 
 /// `POST /token`.
 pub(crate) async fn token(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    let resp = state.provider.token(&incoming.request()).await;
-    cors(&state, &incoming, resp).await
+    let req = incoming.request();
+    let resp = state.provider.token(&req).await;
+    cors(&state, &req, resp).await
 }
 
 /// `GET|POST /userinfo`.
 pub(crate) async fn userinfo(State(state): State<Arc<AppState>>, incoming: Incoming) -> Response {
-    let resp = state.provider.userinfo(&incoming.request()).await;
-    cors(&state, &incoming, resp).await
+    let req = incoming.request();
+    let resp = state.provider.userinfo(&req).await;
+    cors(&state, &req, resp).await
 }
 
 /// `POST /revoke` (RFC 7009; no CORS).

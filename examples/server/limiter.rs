@@ -1,8 +1,16 @@
 //! A small in-process [`RateLimit`] for credential checks: after [`MAX_FAILURES`] failed checks
 //! of one username (login page and password grant) or one `client_id` (client secrets) within
 //! [`WINDOW`], further checks of it are refused until the window has passed.
+//!
+//! Successful checks are the common case (every token request of a confidential client makes
+//! one) and cost nothing here while no failure is being counted: [`Limiter::allow`] and
+//! [`Limiter::succeeded`] read one atomic counter of tracked keys and return. Only when some key
+//! has failures do they hash the identifier and lock one of [`SHARDS`] maps, looked up by the
+//! borrowed identifier (no key is allocated except to record a failure).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,11 +24,57 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
 const MAX_KEYS: usize = 100_000;
 /// Longest identifier kept in a key.
 const MAX_ID: usize = 256;
+/// Independent maps, so that checks of different keys rarely wait for each other while some
+/// key is being counted (a guessing attack on one client must not serialize all others).
+const SHARDS: usize = 16;
+/// Keys tracked at most per shard.
+const MAX_KEYS_PER_SHARD: usize = MAX_KEYS / SHARDS;
 
 /// Failure counts per credential.
-#[derive(Default)]
 pub(crate) struct Limiter {
-    windows: Mutex<HashMap<String, Window>>,
+    /// Keys tracked across all shards; while it is 0 nothing needs to be looked up.
+    tracked: AtomicUsize,
+    /// Picks a key's shard (keyed per process, so identifiers cannot be chosen to collide).
+    hasher: RandomState,
+    shards: [Mutex<Shard>; SHARDS],
+}
+
+/// The windows of one shard, one map per kind of credential, keyed by the (cut) identifier.
+#[derive(Default)]
+struct Shard {
+    users: HashMap<Box<str>, Window>,
+    clients: HashMap<Box<str>, Window>,
+}
+
+impl Shard {
+    fn map(&mut self, kind: Kind) -> &mut HashMap<Box<str>, Window> {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Client => &mut self.clients,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.users.len() + self.clients.len()
+    }
+
+    /// Drop windows that have passed; returns how many were dropped.
+    fn purge(&mut self) -> usize {
+        let before = self.len();
+        for map in [&mut self.users, &mut self.clients] {
+            map.retain(|_, w| w.started.elapsed() < WINDOW);
+            if map.capacity() > 4 * map.len().max(64) {
+                map.shrink_to_fit();
+            }
+        }
+        before - self.len()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    User,
+    Client,
 }
 
 struct Window {
@@ -28,61 +82,93 @@ struct Window {
     failures: u32,
 }
 
-impl Limiter {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Window>> {
-        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter {
+            tracked: AtomicUsize::new(0),
+            hasher: RandomState::new(),
+            shards: std::array::from_fn(|_| Mutex::default()),
+        }
     }
+}
 
-    /// The key of an attempt; `None` for kinds this limiter does not know.
-    fn key(attempt: &Attempt<'_>) -> Option<String> {
+impl Limiter {
+    /// The kind and (cut) identifier of an attempt; `None` for kinds this limiter does not know.
+    fn key<'a>(attempt: &Attempt<'a>) -> Option<(Kind, &'a str)> {
         let (kind, id) = match attempt {
-            Attempt::Password { username } => ("user", *username),
-            Attempt::ClientSecret { client_id } => ("client", *client_id),
+            Attempt::Password { username } => (Kind::User, *username),
+            Attempt::ClientSecret { client_id } => (Kind::Client, *client_id),
             _ => return None,
         };
         let end = (0..=id.len().min(MAX_ID))
             .rev()
             .find(|i| id.is_char_boundary(*i))
             .unwrap_or(0);
-        Some(format!("{kind}:{}", &id[..end]))
+        Some((kind, &id[..end]))
+    }
+
+    /// Whether no key is tracked at all (the fast path of every successful check).
+    fn idle(&self) -> bool {
+        self.tracked.load(Ordering::Acquire) == 0
+    }
+
+    fn shard(&self, kind: Kind, id: &str) -> MutexGuard<'_, Shard> {
+        let index = (self.hasher.hash_one((kind, id)) % SHARDS as u64) as usize;
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drop windows that have passed.
     pub(crate) fn purge(&self) {
-        let mut windows = self.lock();
-        windows.retain(|_, w| w.started.elapsed() < WINDOW);
-        if windows.capacity() > 4 * windows.len().max(64) {
-            windows.shrink_to_fit();
+        if self.idle() {
+            return;
+        }
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let dropped = shard.purge();
+            self.tracked.fetch_sub(dropped, Ordering::AcqRel);
         }
     }
 }
 
 impl RateLimit for Limiter {
     fn allow(&self, attempt: &Attempt<'_>) -> bool {
-        let Some(key) = Self::key(attempt) else {
+        if self.idle() {
+            return true;
+        }
+        let Some((kind, id)) = Self::key(attempt) else {
             return true;
         };
-        match self.lock().get(&key) {
+        match self.shard(kind, id).map(kind).get(id) {
             Some(w) => w.started.elapsed() >= WINDOW || w.failures < MAX_FAILURES,
             None => true,
         }
     }
 
     fn failed(&self, attempt: &Attempt<'_>) {
-        let Some(key) = Self::key(attempt) else {
+        let Some((kind, id)) = Self::key(attempt) else {
             return;
         };
-        let mut windows = self.lock();
-        if windows.len() >= MAX_KEYS && !windows.contains_key(&key) {
-            windows.retain(|_, w| w.started.elapsed() < WINDOW);
-            if windows.len() >= MAX_KEYS {
+        let mut shard = self.shard(kind, id);
+        let known = shard.map(kind).contains_key(id);
+        if !known && shard.len() >= MAX_KEYS_PER_SHARD {
+            let dropped = shard.purge();
+            self.tracked.fetch_sub(dropped, Ordering::AcqRel);
+            if shard.len() >= MAX_KEYS_PER_SHARD {
                 return;
             }
         }
-        let window = windows.entry(key).or_insert(Window {
-            started: Instant::now(),
-            failures: 0,
-        });
+        let map = shard.map(kind);
+        let window = match map.get_mut(id) {
+            Some(window) => window,
+            None => {
+                // Counted before the window exists, so no check can see it and miss the count.
+                self.tracked.fetch_add(1, Ordering::AcqRel);
+                map.entry(id.into()).or_insert(Window {
+                    started: Instant::now(),
+                    failures: 0,
+                })
+            }
+        };
         if window.started.elapsed() >= WINDOW {
             *window = Window {
                 started: Instant::now(),
@@ -93,8 +179,53 @@ impl RateLimit for Limiter {
     }
 
     fn succeeded(&self, attempt: &Attempt<'_>) {
-        if let Some(key) = Self::key(attempt) {
-            self.lock().remove(&key);
+        if self.idle() {
+            return;
         }
+        let Some((kind, id)) = Self::key(attempt) else {
+            return;
+        };
+        if self.shard(kind, id).map(kind).remove(id).is_some() {
+            self.tracked.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_key_and_forgets_on_success() {
+        let limiter = Limiter::default();
+        let alice = Attempt::Password { username: "alice" };
+        let client = Attempt::ClientSecret { client_id: "alice" };
+        assert!(limiter.allow(&alice));
+        limiter.succeeded(&alice);
+        for _ in 0..MAX_FAILURES {
+            assert!(limiter.allow(&alice));
+            limiter.failed(&alice);
+        }
+        assert!(!limiter.allow(&alice));
+        // Same identifier, other kind: its own budget.
+        assert!(limiter.allow(&client));
+        limiter.failed(&client);
+        assert_eq!(limiter.tracked.load(Ordering::Relaxed), 2);
+        limiter.succeeded(&alice);
+        assert!(limiter.allow(&alice));
+        limiter.succeeded(&client);
+        assert!(limiter.idle());
+    }
+
+    #[test]
+    fn long_identifiers_share_a_cut_key() {
+        let limiter = Limiter::default();
+        let long = "é".repeat(MAX_ID);
+        let longer = format!("{long}x");
+        for _ in 0..MAX_FAILURES {
+            limiter.failed(&Attempt::Password { username: &long });
+        }
+        assert!(!limiter.allow(&Attempt::Password { username: &longer }));
+        assert_eq!(limiter.tracked.load(Ordering::Relaxed), 1);
     }
 }

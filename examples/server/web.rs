@@ -2,6 +2,8 @@
 //! so they can be lent to [`opkit::http::HttpRequest`], the conversion of an
 //! [`opkit::http::HttpResponse`] back, cookies, and the request log.
 
+use std::borrow::Cow;
+use std::io::Write as _;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -24,11 +26,17 @@ impl<S: Send + Sync> FromRequest<S> for Incoming {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        // `Bytes` honours `DefaultBodyLimit` and answers 413 beyond it.
-        let (method, uri, headers, body) =
-            <(Method, Uri, HeaderMap, Bytes)>::from_request(req, state)
-                .await
-                .map_err(IntoResponse::into_response)?;
+        // The head's parts are moved out, not cloned (axum's `HeaderMap` extractor clones the
+        // map); what is left goes to the `Bytes` extractor, which honours `DefaultBodyLimit`
+        // (an extension of the request) and answers 413 beyond it. A body that arrived in one
+        // piece is not copied.
+        let (mut parts, body) = req.into_parts();
+        let method = std::mem::take(&mut parts.method);
+        let uri = std::mem::take(&mut parts.uri);
+        let headers = std::mem::take(&mut parts.headers);
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         Ok(Incoming {
             method,
             uri,
@@ -80,18 +88,18 @@ impl Incoming {
 /// an earlier one (so a core response that sets `content-type` twice sends one).
 const MULTI_VALUED: [&str; 4] = ["set-cookie", "www-authenticate", "vary", "link"];
 
-/// Convert an opkit response to an axum one. A header opkit produced that HTTP cannot carry
-/// (never expected) is dropped and reported on stderr rather than failing the response.
+/// Convert an opkit response to an axum one, without copying: the body moves into the
+/// response, static header values (most of them) are used in place and owned ones move. A header
+/// opkit produced that HTTP cannot carry (never expected) is dropped and reported on stderr
+/// rather than failing the response.
 pub(crate) fn into_axum(resp: HttpResponse) -> Response {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = Response::new(Body::from(resp.body));
     *out.status_mut() = status;
     let headers = out.headers_mut();
+    headers.reserve(resp.headers.len());
     for (name, value) in resp.headers {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) else {
+        let (Some(name), Some(value)) = (header_name(name), header_value(value)) else {
             eprintln!("dropped an invalid response header: {name}");
             continue;
         };
@@ -102,6 +110,30 @@ pub(crate) fn into_axum(resp: HttpResponse) -> Response {
         }
     }
     out
+}
+
+/// A header name; the ones opkit sends on every response without parsing or allocating.
+fn header_name(name: &'static str) -> Option<HeaderName> {
+    use axum::http::header;
+    Some(match name {
+        "content-type" => header::CONTENT_TYPE,
+        "cache-control" => header::CACHE_CONTROL,
+        "pragma" => header::PRAGMA,
+        "vary" => header::VARY,
+        _ => return HeaderName::from_bytes(name.as_bytes()).ok(),
+    })
+}
+
+/// A header value: a static string is used in place, an owned one moves (no copy).
+fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
+    match value {
+        // `from_static` panics on what `HeaderValue` cannot hold; check first.
+        Cow::Borrowed(s) if s.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b)) => {
+            Some(HeaderValue::from_static(s))
+        }
+        Cow::Borrowed(_) => None,
+        Cow::Owned(s) => HeaderValue::from_maybe_shared(Bytes::from(s)).ok(),
+    }
 }
 
 /// How a cookie is scoped.
@@ -142,17 +174,21 @@ impl CookiePolicy {
 }
 
 /// One line per request on stderr: method, path (never the query, which can carry codes and
-/// tokens; interaction and logout ids are masked), status and time taken.
+/// tokens; interaction and logout ids are masked), status and time taken. The line is formatted
+/// first and written with one `write(2)` (`eprintln!` on the unbuffered stderr makes one per
+/// formatted piece, about six). `--quiet` leaves this layer out.
 pub(crate) async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());
     let resp = next.run(req).await;
-    eprintln!(
-        "{method} {path} {} {:.1}ms",
+    let line = format!(
+        "{method} {path} {} {:.1}ms\n",
         resp.status().as_u16(),
         started.elapsed().as_secs_f64() * 1000.0
     );
+    // Like `eprintln!`, but a log line that cannot be written is not worth a panic.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
     resp
 }
 
