@@ -295,6 +295,24 @@ impl Client {
         self.settings.response_types.contains(&rt)
     }
 
+    /// Parse a `scope` parameter and check every value is in the client's `allowed_scopes`
+    /// (`invalid_scope` otherwise). An absent parameter is the empty set.
+    pub fn requested_scopes(&self, raw: Option<&str>) -> Result<Scopes, crate::ErrorKind> {
+        use crate::ErrorKind;
+        let scopes = Scopes::parse(raw.unwrap_or(""))
+            .map_err(|_| ErrorKind::InvalidScope("malformed scope".into()))?;
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| !self.settings.allowed_scopes.contains(s))
+        {
+            let shown: String = bad.chars().take(64).collect();
+            return Err(ErrorKind::InvalidScope(
+                format!("scope not allowed for this client: {shown}").into(),
+            ));
+        }
+        Ok(scopes)
+    }
+
     /// Whether the client is public (no secret, PKCE S256 required).
     pub fn is_public(&self) -> bool {
         !self.settings.token_endpoint_auth_method.is_confidential()

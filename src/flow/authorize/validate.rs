@@ -225,16 +225,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         raw: Option<&str>,
         response_type: ResponseType,
     ) -> Result<Scopes, ErrorKind> {
-        let mut scopes = Scopes::parse(raw.unwrap_or(""))
-            .map_err(|_| ErrorKind::InvalidScope("malformed scope".into()))?;
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| !client.settings.allowed_scopes.contains(s))
-        {
-            return Err(ErrorKind::InvalidScope(
-                format!("scope not allowed for this client: {}", truncate(bad, 64)).into(),
-            ));
-        }
+        let mut scopes = client.requested_scopes(raw)?;
         if !response_type.code || !client.allows_grant(GrantType::RefreshToken) {
             scopes.remove(scope::OFFLINE_ACCESS);
         }

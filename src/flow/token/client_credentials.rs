@@ -24,7 +24,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             )
             .into());
         }
-        let scopes = self.allowed_scopes(client, form.get("scope"))?;
+        let scopes = client.requested_scopes(form.get("scope"))?;
         if scopes.contains(scope::OPENID) || scopes.contains(scope::OFFLINE_ACCESS) {
             return Err(
                 ErrorKind::InvalidScope("openid and offline_access need a user".into()).into(),

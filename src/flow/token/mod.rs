@@ -161,27 +161,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         parse_form(body)
     }
 
-    /// Scopes from a `scope` parameter, each allowed for the client.
-    pub(crate) fn allowed_scopes(
-        &self,
-        client: &Client,
-        raw: Option<&str>,
-    ) -> Result<Scopes, Error> {
-        let scopes = Scopes::parse(raw.unwrap_or(""))
-            .map_err(|_| ErrorKind::InvalidScope("malformed scope".into()))?;
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| !client.settings.allowed_scopes.contains(s))
-        {
-            let shown: String = bad.chars().take(64).collect();
-            return Err(ErrorKind::InvalidScope(
-                format!("scope not allowed for this client: {shown}").into(),
-            )
-            .into());
-        }
-        Ok(scopes)
-    }
-
     /// Mint the access token, ID token (with `openid`) and refresh token (when asked) of a
     /// grant.
     pub(crate) async fn issue_tokens(

@@ -20,7 +20,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     ) -> Result<TokenResponse, Error> {
         let username = form.require("username")?;
         let password = form.require("password")?;
-        let mut scopes = self.allowed_scopes(client, form.get("scope"))?;
+        let mut scopes = client.requested_scopes(form.get("scope"))?;
         if !client.allows_grant(GrantType::RefreshToken) {
             scopes.remove(scope::OFFLINE_ACCESS);
         }

@@ -45,7 +45,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let scopes = match form.get("scope") {
             None => record.scopes.clone(),
             Some(raw) => {
-                let asked = self.allowed_scopes(client, Some(raw))?;
+                let asked = client.requested_scopes(Some(raw))?;
                 if !asked.is_subset_of(&record.scopes) {
                     return Err(ErrorKind::InvalidScope(
                         "the scope exceeds what was granted".into(),
