@@ -10,8 +10,6 @@
 
 use std::future::Future;
 
-use serde::Deserialize;
-
 use crate::error::{Error, ErrorKind};
 use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
 use crate::store::StoreError;
@@ -90,13 +88,6 @@ impl LogoutOutcome {
     }
 }
 
-#[derive(Deserialize)]
-struct HintClaims {
-    iss: String,
-    sub: String,
-    aud: serde_json::Value,
-}
-
 impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Validate a request at the end-session endpoint (GET query or POST form).
     pub async fn end_session(&self, req: &HttpRequest<'_>) -> Result<LogoutRequest, Error> {
@@ -130,27 +121,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         let (hint_subject, hint_audience) = match params.get("id_token_hint") {
             None => (None, Vec::new()),
             Some(hint) => {
-                let jws = self.keys.verify(hint).map_err(|_| {
+                let hint = self.id_token_hint(hint).ok_or_else(|| {
                     invalid("id_token_hint", "not an ID token issued by this provider")
                 })?;
-                let claims: HintClaims = serde_json::from_slice(jws.payload()).map_err(|_| {
-                    invalid("id_token_hint", "not an ID token issued by this provider")
-                })?;
-                if claims.iss != self.config.issuer() {
-                    return Err(invalid(
-                        "id_token_hint",
-                        "not an ID token issued by this provider",
-                    ));
-                }
-                let audience = match claims.aud {
-                    serde_json::Value::String(a) => vec![a],
-                    serde_json::Value::Array(list) => list
-                        .into_iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                (Some(claims.sub), audience)
+                (Some(hint.subject), hint.audience)
             }
         };
         let client_id = match (params.get("client_id"), hint_audience.as_slice()) {
