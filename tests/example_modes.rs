@@ -9,6 +9,8 @@
 #[path = "../examples/server/app.rs"]
 mod app;
 mod example_support;
+#[path = "../examples/server/serve.rs"]
+mod serve;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

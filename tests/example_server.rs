@@ -9,6 +9,8 @@ mod app;
 #[path = "../examples/server/cli.rs"]
 mod cli;
 mod example_support;
+#[path = "../examples/server/serve.rs"]
+mod serve;
 
 use jsonwebtoken::decode_header;
 use reqwest::header::LOCATION;
@@ -380,7 +382,7 @@ async fn issuer_with_a_path_and_cors() {
     .unwrap();
     assert!(app.startup().admin_token_generated);
     let router = app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(serve::serve(listener, router, 2, std::future::pending()));
     let http = browser();
 
     // Discovery under the issuer's path, RFC 8414 metadata at the root with the path appended.

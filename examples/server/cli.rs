@@ -28,9 +28,9 @@ OPTIONS:
     --registration-token TOKEN   Require this initial access token for dynamic registration
                                  (RFC 7591) at /register [default: registration is open]
     --password-grant             Allow clients to be given the resource owner password grant
-    --workers N                  Threads serving requests: 1 runs everything on one thread
-                                 (tokio's current-thread runtime), N > 1 a multi-threaded
-                                 runtime with N workers [default: one per CPU core]
+    --workers N                  Threads serving requests, each with its own single-threaded
+                                 runtime; connections are dealt out to them in turn
+                                 [default: one per CPU core]
     -q, --quiet                  No access log (one line per request on stderr otherwise)
     -h, --help                   Print this help
 ";

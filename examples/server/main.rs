@@ -5,13 +5,16 @@
 //! cargo run --release --example server -- --addr 127.0.0.1:8080
 //! cargo run --release --example server -- --workers 1 --quiet   # one thread, no access log
 //! ```
+//!
+//! Every worker thread runs its own single-threaded tokio runtime (see `serve.rs` for why);
+//! password hashing and RSA key generation go to a blocking pool.
 
 mod app;
 mod cli;
+mod serve;
 
 use std::process::ExitCode;
 
-use axum::serve::ListenerExt;
 use cli::Command;
 
 fn main() -> ExitCode {
@@ -26,7 +29,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match runtime(settings.workers) {
+    // This thread's runtime runs the listener, the purge task and the first worker; `serve`
+    // starts the other workers, each with a runtime of its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -52,40 +60,17 @@ async fn run(settings: cli::Settings) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let workers = settings.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let app = app::build(settings.into_options(bound)).await?;
     println!("{}", app.startup());
     println!("  listening on:        {bound} (Ctrl-C to stop)");
-    // Responses are written in one piece, so Nagle's algorithm only ever delays them.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            eprintln!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown_signal())
+    serve::serve(listener, app.router(), workers, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     eprintln!("stopped");
     Ok(())
-}
-
-/// The async runtime: `--workers 1` runs the listener and every connection on this thread
-/// (no work stealing, no wake-ups across threads; the right shape when the process gets one
-/// core), otherwise a multi-threaded runtime with the given number of workers or one per core.
-/// Password hashing and RSA key generation go to tokio's blocking pool either way.
-fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
-    match workers {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-    }
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.

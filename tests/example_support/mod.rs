@@ -2,7 +2,9 @@
 //! (`tests/example_server.rs`, `tests/example_modes.rs`): start the real router on a loopback
 //! port, act as a browser (cookie store on, redirects off) and as a relying party.
 //!
-//! Each test crate includes `examples/server/app.rs` as its `app` module before this one.
+//! Each test crate includes `examples/server/app.rs` as its `app` module and
+//! `examples/server/serve.rs` as its `serve` module, so the router is served as `main.rs`
+//! serves it (two workers, responses written in bursts).
 
 // Each test crate uses a different subset of the helpers.
 #![allow(dead_code)]
@@ -91,7 +93,12 @@ pub async fn start(tweak: impl FnOnce(&mut app::AppOptions)) -> Server {
     tweak(&mut options);
     let app = app::build(options).await.unwrap();
     let router = app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(super::serve::serve(
+        listener,
+        router,
+        2,
+        std::future::pending(),
+    ));
     Server {
         base,
         info: app.startup().clone(),
