@@ -21,9 +21,9 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, capacity: usize) -> Resu
 /// cost more than writing the response.
 pub(crate) fn needs_no_escaping(s: &str) -> bool {
     s.as_bytes().chunks(32).all(|block| {
-        block
-            .iter()
-            .fold(true, |plain, &b| plain & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+        block.iter().fold(true, |plain, &b| {
+            plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+        })
     })
 }
 
