@@ -116,17 +116,20 @@ impl AuthorizationResponse {
             ResponseMode::Query if self.redirect_uri.contains('?') => '&',
             ResponseMode::Query => '?',
         };
-        let mut url = self.redirect_uri.clone();
-        let mut encoded = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in &self.params {
-            encoded.append_pair(name, value);
-        }
-        let encoded = encoded.finish();
+        // Encoded in place after the redirect URI, in a buffer sized for the usual case
+        // (codes, tokens and `iss` need little escaping).
+        let params: usize = self.params.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+        let mut url = String::with_capacity(self.redirect_uri.len() + 1 + params + params / 8);
+        url.push_str(&self.redirect_uri);
         if !(sep == '&' && url.ends_with(['?', '&'])) {
             url.push(sep);
         }
-        url.push_str(&encoded);
-        Some(url)
+        let start = url.len();
+        let mut encoded = url::form_urlencoded::Serializer::for_suffix(url, start);
+        for (name, value) in &self.params {
+            encoded.append_pair(name, value);
+        }
+        Some(encoded.finish())
     }
 
     /// The HTTP response: a `303` redirect, or for `form_post` an HTML page that submits itself
