@@ -1,6 +1,6 @@
 //! How the example provider accepts and serves connections.
 //!
-//! Two choices here are about speed, both measured with `benches/http/run.sh`:
+//! Two choices here are about speed (measurements in `benches/http/README.md`):
 //!
 //! - **One single-threaded runtime per worker thread.** The listener deals accepted
 //!   connections out round-robin, and a connection stays on its worker for its whole life: no
@@ -11,7 +11,7 @@
 //!   to the other ready connections of its worker, so the responses to requests that arrived
 //!   together are written back to back after all of them were computed. The peer is then woken
 //!   once per burst instead of once per response; on a virtual machine, where waking a
-//!   sleeping thread on another core costs several microseconds, this is about 15% more
+//!   sleeping thread on another core costs several microseconds, this is about 20% more
 //!   requests per second. A lone request waits for nothing: its task is polled again at once.
 
 use std::future::Future;
