@@ -39,12 +39,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let local = listener.local_addr()?;
+    let workers = workers.max(1);
     let (stop, stopped) = watch::channel(false);
-    let mut queues = Vec::with_capacity(workers.max(1));
-    let mut threads = Vec::new();
+    let mut queues = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers - 1);
     let (queue, first) = mpsc::unbounded_channel();
     queues.push(queue);
-    for n in 1..workers.max(1) {
+    for n in 1..workers {
         let (queue, incoming) = mpsc::unbounded_channel();
         queues.push(queue);
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -65,7 +66,7 @@ pub async fn serve(
         incoming: first,
         local,
         router,
-        stopped: stopped.clone(),
+        stopped,
     };
     let accepting = async move {
         tokio::select! {

@@ -501,13 +501,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Ok(doc) => doc,
             Err(resp) => return resp,
         };
-        let settings = match validate(
-            &doc,
-            MetadataSource::Registration,
-            self.config.password_grant_enabled,
-        ) {
+        let settings = match self.registration_settings(&doc) {
             Ok(s) => s,
-            Err(e) => return registration_error(e),
+            Err(resp) => return resp,
         };
         match self.create_client(settings, true).await {
             Ok(created) => self.registration_response(201, &created),
@@ -564,13 +560,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                         code: "invalid_value",
                     });
                 }
-                let settings = match validate(
-                    &doc,
-                    MetadataSource::Registration,
-                    self.config.password_grant_enabled,
-                ) {
+                let settings = match self.registration_settings(&doc) {
                     Ok(s) => s,
-                    Err(e) => return registration_error(e),
+                    Err(resp) => return resp,
                 };
                 match self.update_client(&client.id, settings).await {
                     Ok(Some(updated)) => self.registration_response(200, &updated),
@@ -587,6 +579,20 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     /// The JSON object of a registration request, or the RFC 7591 error response.
+    /// A registration (RFC 7591) or client-configuration (RFC 7592) document as settings, or
+    /// the RFC 7591 error response.
+    fn registration_settings(
+        &self,
+        doc: &Map<String, Value>,
+    ) -> Result<ClientSettings, HttpResponse> {
+        validate(
+            doc,
+            MetadataSource::Registration,
+            self.config.password_grant_enabled,
+        )
+        .map_err(registration_error)
+    }
+
     fn registration_document(
         &self,
         req: &HttpRequest<'_>,

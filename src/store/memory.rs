@@ -389,7 +389,7 @@ mod tests {
     }
 
     /// The memory store's futures finish on their first poll.
-    fn run<F: Future>(f: F) -> F::Output {
+    pub(super) fn run<F: Future>(f: F) -> F::Output {
         let waker = Waker::from(Arc::new(Noop));
         match pin!(f).poll(&mut Context::from_waker(&waker)) {
             Poll::Ready(v) => v,
@@ -999,29 +999,14 @@ mod tests {
 #[cfg(test)]
 mod model {
     use std::collections::{HashMap, HashSet};
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Wake, Waker};
 
     use proptest::prelude::*;
     use time::Duration;
 
+    use super::tests::run;
     use super::*;
     use crate::scope::Scopes;
     use crate::store::{StoreError, StoreErrorKind};
-
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    fn run<F: Future>(f: F) -> F::Output {
-        let waker = Waker::from(Arc::new(Noop));
-        match pin!(f).poll(&mut Context::from_waker(&waker)) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("pending"),
-        }
-    }
 
     fn t(secs: u8) -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + Duration::seconds(1_700_000_000 + i64::from(secs))
