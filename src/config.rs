@@ -9,7 +9,8 @@ use crate::client::redirect::is_loopback;
 use crate::jose::Algorithm;
 use crate::secret::SecretHash;
 
-/// Where each endpoint is served, as paths below the issuer.
+/// Where each endpoint is served, as paths below the issuer. An optional endpoint set to
+/// `None` is switched off: it is neither served (by `opkit-axum`) nor listed in discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointPaths {
     /// Authorization endpoint.
@@ -20,14 +21,15 @@ pub struct EndpointPaths {
     pub userinfo: String,
     /// JWKS document.
     pub jwks: String,
-    /// RFC 7591 dynamic registration.
+    /// RFC 7591 dynamic registration (served unless [`Config::registration`] is
+    /// [`RegistrationPolicy::Closed`]); RFC 7592 client configuration below it.
     pub registration: String,
     /// RFC 7009 revocation.
-    pub revocation: String,
+    pub revocation: Option<String>,
     /// RFC 7662 introspection.
-    pub introspection: String,
+    pub introspection: Option<String>,
     /// RP-initiated logout.
-    pub end_session: String,
+    pub end_session: Option<String>,
 }
 
 impl Default for EndpointPaths {
@@ -38,22 +40,49 @@ impl Default for EndpointPaths {
             userinfo: "/userinfo".into(),
             jwks: "/jwks".into(),
             registration: "/register".into(),
-            revocation: "/revoke".into(),
-            introspection: "/introspect".into(),
-            end_session: "/logout".into(),
+            revocation: Some("/revoke".into()),
+            introspection: Some("/introspect".into()),
+            end_session: Some("/logout".into()),
         }
     }
 }
 
-/// Who may use the RFC 7591 registration endpoint.
+/// A protocol endpoint of the provider (see [`Config::endpoints`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/.well-known/openid-configuration` (and the RFC 8414 metadata).
+    Discovery,
+    /// The authorization endpoint.
+    Authorization,
+    /// The token endpoint.
+    Token,
+    /// The UserInfo endpoint.
+    UserInfo,
+    /// The JWKS document.
+    Jwks,
+    /// RFC 7591 registration (and RFC 7592 client configuration below it).
+    Registration,
+    /// RFC 7009 revocation.
+    Revocation,
+    /// RFC 7662 introspection.
+    Introspection,
+    /// RP-initiated logout.
+    EndSession,
+}
+
+/// The path of the discovery document below the issuer.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Who may use the RFC 7591 registration endpoint. Closed unless the host opens it.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub enum RegistrationPolicy {
     /// Anyone (suitable on loopback or behind another gate).
-    #[default]
     Open,
     /// Only callers presenting this initial access token as a bearer token (its SHA-256).
     InitialAccessToken(SecretHash),
-    /// Dynamic registration is switched off.
+    /// Dynamic registration is switched off (the default).
+    #[default]
     Closed,
 }
 
@@ -72,7 +101,7 @@ impl fmt::Debug for RegistrationPolicy {
 /// ```
 /// use opkit::Config;
 /// let mut config = Config::new("https://id.example.com").unwrap();
-/// config.allow_plain_pkce = false;
+/// config.registration = opkit::config::RegistrationPolicy::Open;
 /// assert_eq!(config.issuer(), "https://id.example.com");
 /// assert_eq!(config.endpoint_url(&config.paths.token), "https://id.example.com/token");
 /// ```
@@ -93,8 +122,10 @@ pub struct Config {
     pub refresh_token_absolute_ttl: Duration,
     /// The algorithm JWT access tokens are signed with (default ES256).
     pub access_token_alg: Algorithm,
-    /// Whether `code_challenge_method=plain` is accepted (never for public clients).
-    pub allow_plain_pkce: bool,
+    /// How long a login or consent step of the authorization endpoint stays usable after the
+    /// request arrived (default 10 minutes). The core refuses an older step. It is capped at the
+    /// access and ID token lifetimes (see [`Config::step_lifetime`]).
+    pub interaction_ttl: Duration,
     /// Whether the password grant may be enabled for clients at all (default off).
     pub password_grant_enabled: bool,
     /// Who may register clients dynamically.
@@ -150,9 +181,9 @@ impl Config {
             refresh_token_idle_ttl: Duration::days(14),
             refresh_token_absolute_ttl: Duration::days(90),
             access_token_alg: Algorithm::Es256,
-            allow_plain_pkce: true,
+            interaction_ttl: Duration::minutes(10),
             password_grant_enabled: false,
-            registration: RegistrationPolicy::Open,
+            registration: RegistrationPolicy::Closed,
             max_form_body: 16 * 1024,
             max_query: 8 * 1024,
             max_json_body: 64 * 1024,
@@ -162,6 +193,56 @@ impl Config {
     /// The issuer identifier, without a trailing slash.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// How long a step of the authorization endpoint is accepted: [`Config::interaction_ttl`],
+    /// but never longer than the shorter of the access and ID token lifetimes. The grant a
+    /// request ends in lives at least that long, which is what makes a replayed step detectable.
+    pub fn step_lifetime(&self) -> Duration {
+        self.interaction_ttl
+            .min(self.access_token_ttl)
+            .min(self.id_token_ttl)
+    }
+
+    /// The longest lifetime of a token the provider signs (ID token or access token): how long
+    /// a key stays published after it stops signing.
+    pub fn longest_token_lifetime(&self) -> Duration {
+        self.id_token_ttl.max(self.access_token_ttl)
+    }
+
+    /// Every endpoint that is switched on, with its path below the issuer: what discovery lists
+    /// and what a host serves (`opkit-axum` mounts exactly these).
+    pub fn endpoints(&self) -> Vec<(Endpoint, &str)> {
+        let p = &self.paths;
+        let mut out = vec![
+            (Endpoint::Discovery, DISCOVERY_PATH),
+            (Endpoint::Authorization, p.authorization.as_str()),
+            (Endpoint::Token, p.token.as_str()),
+            (Endpoint::UserInfo, p.userinfo.as_str()),
+            (Endpoint::Jwks, p.jwks.as_str()),
+        ];
+        if self.registration != RegistrationPolicy::Closed {
+            out.push((Endpoint::Registration, p.registration.as_str()));
+        }
+        let optional = [
+            (Endpoint::Revocation, &p.revocation),
+            (Endpoint::Introspection, &p.introspection),
+            (Endpoint::EndSession, &p.end_session),
+        ];
+        out.extend(
+            optional
+                .into_iter()
+                .filter_map(|(e, path)| path.as_deref().map(|path| (e, path))),
+        );
+        out
+    }
+
+    /// The path of `endpoint` below the issuer, if it is switched on.
+    pub fn endpoint_path(&self, endpoint: Endpoint) -> Option<&str> {
+        self.endpoints()
+            .into_iter()
+            .find(|(e, _)| *e == endpoint)
+            .map(|(_, path)| path)
     }
 
     /// The absolute URL of an endpoint path.

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::jose::KeyError;
-use crate::store::StoreError;
+use crate::store::{StoreError, StoreErrorKind};
 
 /// The OAuth 2.0 / OpenID Connect error codes opkit sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,8 +161,9 @@ pub enum ErrorKind {
     UnsupportedTokenType,
     /// The host's rate limiter refused the credential check.
     RateLimited,
-    /// The host's store failed.
-    Store,
+    /// The host's store failed; [`StoreErrorKind::Unavailable`] (transient) is answered
+    /// `temporarily_unavailable` (503), everything else `server_error`.
+    Store(StoreErrorKind),
     /// The random source failed.
     Random,
     /// Signing a token failed, or no key is configured for the client's algorithm.
@@ -209,7 +210,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidClientMetadata(reason) => f.write_str(reason),
             ErrorKind::UnsupportedTokenType => f.write_str("unsupported token_type_hint"),
             ErrorKind::RateLimited => f.write_str("too many attempts; retry later"),
-            ErrorKind::Store
+            ErrorKind::Store(StoreErrorKind::Unavailable) => {
+                f.write_str("the service is temporarily unavailable; retry later")
+            }
+            ErrorKind::Store(_)
             | ErrorKind::Random
             | ErrorKind::Signing
             | ErrorKind::Serialization => f.write_str("internal server error"),
@@ -288,8 +292,10 @@ impl Error {
             K::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
             K::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             K::UnsupportedTokenType => ErrorCode::UnsupportedTokenType,
-            K::RateLimited => ErrorCode::TemporarilyUnavailable,
-            K::Store | K::Random | K::Signing | K::Serialization => ErrorCode::ServerError,
+            K::RateLimited | K::Store(StoreErrorKind::Unavailable) => {
+                ErrorCode::TemporarilyUnavailable
+            }
+            K::Store(_) | K::Random | K::Signing | K::Serialization => ErrorCode::ServerError,
         }
     }
 
@@ -305,7 +311,8 @@ impl Error {
             K::InsufficientScope(_) => 403,
             K::AccessDenied(_) => 403,
             K::RateLimited => 429,
-            K::Store | K::Random | K::Signing | K::Serialization => 500,
+            K::Store(StoreErrorKind::Unavailable) => 503,
+            K::Store(_) | K::Random | K::Signing | K::Serialization => 500,
             _ => 400,
         }
     }
@@ -324,7 +331,7 @@ impl From<ErrorKind> for Error {
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
-        Error::new(ErrorKind::Store).with_cause(err)
+        Error::new(ErrorKind::Store(err.kind())).with_cause(err)
     }
 }
 

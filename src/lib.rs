@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 #![doc = include_str!("../README.md")]
 
 pub mod claims;
@@ -25,6 +25,8 @@ pub mod token;
 pub use error::{Error, ErrorCode, ErrorKind};
 
 pub use config::Config;
-pub use flow::authorize::{AuthorizeOutcome, ConsentDecision, PendingAuthorization, Session};
+pub use flow::authorize::{
+    AuthorizeOutcome, ConsentDecision, ConsentStep, LoginStep, PendingAuthorization, Session,
+};
 pub use provider::Provider;
-pub use store::{ClientStore, GrantStore, UserStore};
+pub use store::{Store, UserStore};

@@ -2,12 +2,12 @@
 //! endpoints as methods.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
 use crate::host::{Clock, NoRateLimit, RateLimit, Rng, SystemClock, SystemRng};
 use crate::jose::KeySet;
-use crate::store::{ClientStore, GrantStore, UserStore};
+use crate::store::{Store, UserStore};
 
 /// An OpenID Connect provider over the host's stores.
 ///
@@ -22,47 +22,59 @@ use crate::store::{ClientStore, GrantStore, UserStore};
 /// use opkit::store::{MemoryStore, MemoryUsers};
 ///
 /// let keys = KeySet::generate(&SystemRng::new()).unwrap();
-/// let store = MemoryStore::new();
 /// let provider = Provider::new(
 ///     Config::new("https://id.example.com").unwrap(),
 ///     keys,
-///     store.clone(),
-///     store,
+///     MemoryStore::new(),
 ///     MemoryUsers::new(),
 /// );
 /// let discovery: serde_json::Value = serde_json::from_slice(&provider.discovery().body).unwrap();
 /// assert_eq!(discovery["issuer"], "https://id.example.com");
 /// ```
-pub struct Provider<C, G, U> {
+pub struct Provider<S, U> {
     pub(crate) config: Config,
-    pub(crate) keys: KeySet,
-    pub(crate) clients: C,
-    pub(crate) grants: G,
+    pub(crate) store: S,
     pub(crate) users: U,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
     pub(crate) rate_limit: Arc<dyn RateLimit>,
+    /// The keys and the documents built from them, swapped whole on rotation.
+    published: RwLock<Arc<Published>>,
+}
+
+/// A key set with the discovery and JWKS documents that describe it.
+pub(crate) struct Published {
+    pub(crate) keys: Arc<KeySet>,
     pub(crate) discovery_json: Vec<u8>,
     pub(crate) jwks_json: Vec<u8>,
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
-    /// A provider with the system clock and ring's system random source.
-    pub fn new(config: Config, keys: KeySet, clients: C, grants: G, users: U) -> Self {
-        let mut provider = Provider {
-            config,
+impl Published {
+    fn new(config: &Config, keys: Arc<KeySet>) -> Published {
+        Published {
+            discovery_json: crate::discovery::document(config, &keys),
+            jwks_json: serde_json::to_vec(&keys.jwks()).unwrap_or_default(),
             keys,
-            clients,
-            grants,
+        }
+    }
+}
+
+impl<S: Store, U: UserStore> Provider<S, U> {
+    /// A provider with the system clock and the system random source.
+    ///
+    /// `store` holds clients, grants, codes, refresh tokens, consents and revoked access tokens
+    /// (one type implementing every concern of [`Store`]); `users` is the host's user table.
+    pub fn new(config: Config, keys: KeySet, store: S, users: U) -> Self {
+        let published = RwLock::new(Arc::new(Published::new(&config, Arc::new(keys))));
+        Provider {
+            config,
+            store,
             users,
             clock: Arc::new(SystemClock),
             rng: Arc::new(SystemRng::new()),
             rate_limit: Arc::new(NoRateLimit),
-            discovery_json: Vec::new(),
-            jwks_json: Vec::new(),
-        };
-        provider.rebuild_documents();
-        provider
+            published,
+        }
     }
 
     /// Use another clock (tests move time with it).
@@ -83,11 +95,60 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         self
     }
 
-    /// Replace the key set (rotation). Keep retired keys in the new set until the tokens they
-    /// signed have expired.
-    pub fn set_keys(&mut self, keys: KeySet) {
-        self.keys = keys;
-        self.rebuild_documents();
+    /// Replace the key set while the provider serves: requests that started before keep the
+    /// set they began with, every later one (signing, verification, discovery, JWKS) sees the
+    /// new one. Keep retired keys in the new set until the tokens they signed have expired;
+    /// [`Provider::rotate_keys`] does that bookkeeping.
+    pub fn set_keys(&self, keys: KeySet) {
+        let next = Arc::new(Published::new(&self.config, Arc::new(keys)));
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+
+    /// Change the key set in place (copy on write), for example to publish, activate or drop a
+    /// key; see [`KeySet::insert`], [`KeySet::activate`] and [`KeySet::drop_retired`]. Returns
+    /// what `change` returned; on an error the key set is left as it was.
+    ///
+    /// ```
+    /// # use opkit::{Config, Provider};
+    /// # use opkit::host::SystemRng;
+    /// # use opkit::jose::{Algorithm, KeySet, SigningKey};
+    /// # use opkit::store::{MemoryStore, MemoryUsers};
+    /// # let rng = SystemRng::new();
+    /// # let mut keys = KeySet::new();
+    /// # keys.insert(SigningKey::generate(Algorithm::Es256, "2026-11", &rng)?)?;
+    /// # let provider = Provider::new(
+    /// #     Config::new("https://id.example.com")?, keys, MemoryStore::new(), MemoryUsers::new(),
+    /// # );
+    /// // 1. Publish the next key: in the JWKS at once, not signing yet.
+    /// let next = SigningKey::generate(Algorithm::Es256, "2026-12", &rng)?;
+    /// provider.rotate_keys(|keys| keys.insert(next))?;
+    /// assert_eq!(provider.keys().active(Algorithm::Es256).unwrap().kid(), "2026-11");
+    ///
+    /// // 2. Once relying parties have refreshed their JWKS caches, sign with it. The old key
+    /// //    stays published until every token it signed has expired.
+    /// let now = provider.clock().now();
+    /// let keep_for = provider.config().longest_token_lifetime();
+    /// provider.rotate_keys(|keys| keys.activate("2026-12", now, keep_for))?;
+    /// assert_eq!(provider.keys().active(Algorithm::Es256).unwrap().kid(), "2026-12");
+    /// assert!(provider.keys().get("2026-11").is_some());
+    ///
+    /// // 3. Later (say, from a periodic task), drop keys whose tokens have all expired.
+    /// provider.rotate_keys(|keys| {
+    ///     keys.drop_retired(now + keep_for);
+    ///     Ok::<_, opkit::jose::KeyError>(())
+    /// })?;
+    /// assert!(provider.keys().get("2026-11").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rotate_keys<T, E>(
+        &self,
+        change: impl FnOnce(&mut KeySet) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut guard = self.published.write().unwrap_or_else(|e| e.into_inner());
+        let mut keys = KeySet::clone(&guard.keys);
+        let out = change(&mut keys)?;
+        *guard = Arc::new(Published::new(&self.config, Arc::new(keys)));
+        Ok(out)
     }
 
     /// The configuration.
@@ -95,19 +156,22 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         &self.config
     }
 
-    /// The key set.
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The current key set (a snapshot: a rotation meanwhile does not change it).
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.published().keys.clone()
     }
 
-    /// The client store.
-    pub fn clients(&self) -> &C {
-        &self.clients
+    /// The current keys with their documents.
+    pub(crate) fn published(&self) -> Arc<Published> {
+        self.published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// The grant store.
-    pub fn grants(&self) -> &G {
-        &self.grants
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// The user store.
@@ -124,18 +188,18 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     pub fn rng(&self) -> &dyn Rng {
         &*self.rng
     }
-
-    fn rebuild_documents(&mut self) {
-        self.discovery_json = crate::discovery::document(&self.config, &self.keys);
-        self.jwks_json = serde_json::to_vec(&self.keys.jwks()).unwrap_or_default();
-    }
 }
 
-impl<C, G, U> fmt::Debug for Provider<C, G, U> {
+impl<S, U> fmt::Debug for Provider<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = self
+            .published
+            .read()
+            .map(|p| p.keys.len())
+            .unwrap_or_default();
         f.debug_struct("Provider")
             .field("issuer", &self.config.issuer())
-            .field("keys", &self.keys)
+            .field("keys", &keys)
             .finish_non_exhaustive()
     }
 }

@@ -1,15 +1,16 @@
 //! Contract tests for store implementations (feature `test-kit`).
 //!
-//! A host that backs [`ClientStore`] or [`GrantStore`] with its own database runs these checks
+//! A host that backs [`ClientStore`] or [`Store`] with its own database runs these checks
 //! against it in its test suite. Each check panics, naming the contract broken, at the first
 //! violation; a store error is a failure too.
 //!
 //! | check | what it covers |
 //! |-------|----------------|
 //! | [`check_client_store`] | insert, lookups by `client_id` and by `id`, update, delete, conflicts on duplicate `id` and `client_id`, keyset pagination both ways |
-//! | [`check_grant_store`] | grants and their revocation (one, or by client and subject), codes (redeem, replay, unknown), refresh tokens (lookup, rotation, reuse, unknown), what a revoked grant leaves usable, consents, revoked access tokens |
-//! | [`check_grant_store_concurrency`] | 16 threads racing to redeem one code and to rotate one refresh token |
-//! | [`check_grant_store_interleaved`] | the same races as concurrent futures of one task, for stores whose futures need the caller's runtime |
+//! | [`check_store`] | grants and their revocation (one, or by client and subject), codes (redeem, replay, unknown), refresh tokens (lookup, rotation, reuse, unknown), what a revoked grant leaves usable, consents, revoked access tokens, bounded purges |
+//! | [`check_all`] | the three checks that need no second thread: client, store, interleaved |
+//! | [`check_store_concurrency`] | 16 threads racing to redeem one code and to rotate one refresh token |
+//! | [`check_store_interleaved`] | the same races as concurrent futures of one task, for stores whose futures need the caller's runtime |
 //!
 //! `make` must return an **empty** store each time it is called (each check uses a few). The
 //! records use whole-second UTC times, issued in 2023 and expiring in 2100, so a store that
@@ -22,17 +23,15 @@
 //!
 //! # async fn contract_tests() {
 //! // In a host's test, for example inside `#[tokio::test]`:
-//! test_kit::check_client_store(MemoryStore::new).await;
-//! test_kit::check_grant_store(MemoryStore::new).await;
-//! test_kit::check_grant_store_concurrency(MemoryStore::new).await;
-//! test_kit::check_grant_store_interleaved(MemoryStore::new).await;
+//! test_kit::check_all(MemoryStore::new).await; // client, store and interleaved checks
+//! test_kit::check_store_concurrency(MemoryStore::new).await; // needs futures that run anywhere
 //! # }
 //! ```
 //!
 //! The kit pulls in no async runtime: the concurrency check drives the store's futures on its
 //! own threads with a minimal executor, so it suits stores whose futures run anywhere (an
 //! in-memory store, a blocking driver). A store whose futures need the caller's runtime (say,
-//! one using tokio's I/O) uses [`check_grant_store_interleaved`] instead.
+//! one using tokio's I/O) uses [`check_store_interleaved`] instead.
 
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
@@ -50,8 +49,8 @@ use crate::pkce::{ChallengeMethod, CodeChallenge};
 use crate::scope::Scopes;
 use crate::secret::SecretHash;
 use crate::store::{
-    ClientStore, CodeRecord, CodeRedemption, Consent, Grant, GrantId, GrantStore, RefreshLookup,
-    RefreshRecord, RefreshRotation, SortOrder, StoreErrorKind, StoreResult,
+    ClientStore, CodeRecord, CodeRedemption, Consent, Grant, GrantId, RefreshLookup, RefreshRecord,
+    RefreshRotation, SortOrder, Store, StoreErrorKind, StoreResult,
 };
 
 /// How many threads (or futures) race in the concurrency checks.
@@ -134,6 +133,7 @@ fn client(id: &str, client_id: &str) -> Client {
             logo_uri: None,
             logo_dark_mode_uri: None,
             require_pkce: true,
+            allow_plain_pkce: false,
             metadata,
         },
         date_created: issued_at(),
@@ -650,11 +650,11 @@ fn strings(v: &[&str]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // GrantStore
 
-/// Check a [`GrantStore`] one call at a time: grants, revocation of one grant and of a client's
+/// Check a [`Store`] one call at a time: grants, revocation of one grant and of a client's
 /// (or a subject's) grants, authorization codes, refresh token rotation and reuse, what a
 /// revoked grant leaves usable, consents and revoked access tokens. `make` returns an empty
 /// store; it is called once per part.
-pub async fn check_grant_store<S: GrantStore>(make: impl Fn() -> S) {
+pub async fn check_store<S: Store>(make: impl Fn() -> S) {
     grants(&make()).await;
     revoke_by_client(&make()).await;
     codes(&make()).await;
@@ -662,9 +662,174 @@ pub async fn check_grant_store<S: GrantStore>(make: impl Fn() -> S) {
     revoked_grant_leaves_nothing_usable(&make()).await;
     consents(&make()).await;
     access_tokens(&make()).await;
+    purge(&make()).await;
 }
 
-async fn grants<S: GrantStore>(s: &S) {
+/// Every check of the kit that needs no second thread: [`check_client_store`],
+/// [`check_store`] and [`check_store_interleaved`]. A store whose futures run anywhere adds
+/// [`check_store_concurrency`].
+pub async fn check_all<S: Store>(make: impl Fn() -> S) {
+    check_client_store(&make).await;
+    check_store(&make).await;
+    check_store_interleaved(&make).await;
+}
+
+/// The bounded purges: each removes at most `limit` records, only those whose `expires_at` is
+/// at or before `now`, and says how many; what has not expired stays usable (a redeemed code
+/// and a rotated refresh token still report a replay); [`Store::purge_expired`] drains them.
+async fn purge<S: Store>(s: &S) {
+    const PURGE: &str = "purge";
+    let soon = issued_at() + Duration::hours(1);
+    let mut expiring = Vec::new();
+    for i in 0..3 {
+        let mut g = grant(
+            &format!("kit-purge-grant-{i}"),
+            "kit-client",
+            Some("kit-alice"),
+        );
+        g.expires_at = soon;
+        ok(s.create_grant(g.clone()).await, PURGE, "create_grant");
+        let mut c = code(&format!("kit-purge-code-{i}"), &g);
+        c.expires_at = soon;
+        ok(s.put_code(c).await, PURGE, "put_code");
+        let mut r = refresh(&format!("kit-purge-refresh-{i}"), &g);
+        r.expires_at = soon;
+        ok(s.put_refresh_token(r).await, PURGE, "put_refresh_token");
+        let jti = format!("kit-purge-jti-{i}");
+        ok(
+            s.revoke_access_token(&jti, soon).await,
+            PURGE,
+            "revoke_access_token",
+        );
+        expiring.push(g);
+    }
+    let keep = grant("kit-purge-keep", "kit-client", Some("kit-alice"));
+    ok(s.create_grant(keep.clone()).await, PURGE, "create_grant");
+    let kept_code = code("kit-purge-keep-code", &keep);
+    ok(s.put_code(kept_code.clone()).await, PURGE, "put_code");
+    ok(s.redeem_code(&kept_code.hash).await, PURGE, "redeem_code");
+    let kept_refresh = refresh("kit-purge-keep-refresh", &keep);
+    ok(
+        s.put_refresh_token(kept_refresh.clone()).await,
+        PURGE,
+        "put_refresh_token",
+    );
+    let kept_next = refresh("kit-purge-keep-refresh-next", &keep);
+    ok(
+        s.rotate_refresh_token(&kept_refresh.hash, kept_next.clone())
+            .await,
+        PURGE,
+        "rotate_refresh_token",
+    );
+    ok(
+        s.revoke_access_token("kit-purge-keep-jti", far_future())
+            .await,
+        PURGE,
+        "revoke_access_token",
+    );
+
+    // Nothing has expired a second before.
+    let before = soon - Duration::seconds(1);
+    let counts = ok(s.purge_expired(before, 10).await, PURGE, "purge_expired");
+    same(
+        PURGE,
+        "purge_expired removes nothing unexpired",
+        counts,
+        Default::default(),
+    );
+
+    // A batch is bounded.
+    let n = ok(
+        s.purge_expired_codes(soon, 2).await,
+        PURGE,
+        "purge_expired_codes",
+    );
+    same(PURGE, "purge_expired_codes removes at most `limit`", n, 2);
+    let n = ok(
+        s.purge_expired_refresh_tokens(soon, 1).await,
+        PURGE,
+        "purge_expired_refresh_tokens",
+    );
+    same(
+        PURGE,
+        "purge_expired_refresh_tokens removes at most `limit`",
+        n,
+        1,
+    );
+
+    // The rest drains, and exactly the expired records go.
+    let counts = ok(s.purge_expired(soon, 2).await, PURGE, "purge_expired");
+    same(
+        PURGE,
+        "purge_expired removes the remaining expired codes",
+        counts.codes,
+        1,
+    );
+    same(
+        PURGE,
+        "purge_expired removes the remaining expired refresh tokens",
+        counts.refresh_tokens,
+        2,
+    );
+    same(
+        PURGE,
+        "purge_expired removes every expired revoked token",
+        counts.revoked_access_tokens,
+        3,
+    );
+    same(
+        PURGE,
+        "purge_expired removes every expired grant",
+        counts.grants,
+        3,
+    );
+    for g in &expiring {
+        let got = ok(s.grant(&g.id).await, PURGE, "grant");
+        same(PURGE, "an expired grant is purged", got, None);
+    }
+    let got = ok(
+        s.is_access_token_revoked("kit-purge-jti-0").await,
+        PURGE,
+        "is_access_token_revoked",
+    );
+    same(PURGE, "an expired revoked token is forgotten", got, false);
+
+    let kept = "purging leaves unexpired records, redeemed and rotated ones included";
+    same(
+        PURGE,
+        kept,
+        ok(s.grant(&keep.id).await, PURGE, "grant"),
+        Some(keep.clone()),
+    );
+    match ok(s.redeem_code(&kept_code.hash).await, PURGE, "redeem_code") {
+        CodeRedemption::Replayed { grant_id } => same(PURGE, kept, grant_id, keep.id.clone()),
+        other => broken(
+            PURGE,
+            kept,
+            format_args!("a redeemed code now gives {other:?}"),
+        ),
+    }
+    match ok(
+        s.refresh_token(&kept_refresh.hash).await,
+        PURGE,
+        "refresh_token",
+    ) {
+        Some(lookup) => same(PURGE, kept, lookup.rotated, true),
+        None => broken(
+            PURGE,
+            kept,
+            "a rotated refresh token was purged before it expired",
+        ),
+    }
+    let got = ok(
+        s.is_access_token_revoked("kit-purge-keep-jti").await,
+        PURGE,
+        "is_access_token_revoked",
+    );
+    same(PURGE, kept, got, true);
+}
+
+async fn grants<S: Store>(s: &S) {
     let g = grant("kit-grant-1", "kit-client", Some("kit-alice"));
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
     let got = ok(s.grant(&g.id).await, GRANTS, "grant");
@@ -717,11 +882,11 @@ async fn grants<S: GrantStore>(s: &S) {
     same(GRANTS, "revoke_grant touches no other grant", got, Some(cc));
 }
 
-async fn revoked(s: &impl GrantStore, id: &GrantId) -> bool {
+async fn revoked(s: &impl Store, id: &GrantId) -> bool {
     ok(s.grant(id).await, GRANTS, "grant").is_some_and(|g| g.revoked)
 }
 
-async fn revoke_by_client<S: GrantStore>(s: &S) {
+async fn revoke_by_client<S: Store>(s: &S) {
     let g1 = grant("kit-rg-1", "kit-rg-c1", Some("kit-alice"));
     let g2 = grant("kit-rg-2", "kit-rg-c1", Some("kit-bob"));
     let g3 = grant("kit-rg-3", "kit-rg-c2", Some("kit-alice"));
@@ -838,7 +1003,7 @@ async fn revoke_by_client<S: GrantStore>(s: &S) {
     );
 }
 
-async fn codes<S: GrantStore>(s: &S) {
+async fn codes<S: Store>(s: &S) {
     let g = grant("kit-code-grant", "kit-client", Some("kit-alice"));
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
     let c = code("kit-code-1", &g);
@@ -891,7 +1056,7 @@ async fn codes<S: GrantStore>(s: &S) {
     );
 }
 
-async fn refresh_tokens<S: GrantStore>(s: &S) {
+async fn refresh_tokens<S: Store>(s: &S) {
     let g = grant("kit-refresh-grant", "kit-client", Some("kit-alice"));
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
     let r1 = refresh("kit-refresh-1", &g);
@@ -1013,7 +1178,7 @@ async fn refresh_tokens<S: GrantStore>(s: &S) {
 
 /// After its grant was revoked, a refresh token is gone or still names that (revoked) grant,
 /// and cannot be rotated into a usable token of another grant.
-async fn refresh_unusable<S: GrantStore>(s: &S, token: &RefreshRecord, how: &str) {
+async fn refresh_unusable<S: Store>(s: &S, token: &RefreshRecord, how: &str) {
     let contract = format!("after {how}, the grant's refresh tokens are unusable");
     if !revoked(s, &token.grant_id).await
         && ok(s.grant(&token.grant_id).await, GRANTS, "grant").is_some()
@@ -1027,7 +1192,7 @@ async fn refresh_unusable<S: GrantStore>(s: &S, token: &RefreshRecord, how: &str
     }
 }
 
-async fn revoked_grant_leaves_nothing_usable<S: GrantStore>(s: &S) {
+async fn revoked_grant_leaves_nothing_usable<S: Store>(s: &S) {
     let g = grant("kit-rv-grant", "kit-client", Some("kit-alice"));
     let other = grant("kit-rv-other", "kit-client", Some("kit-alice"));
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
@@ -1121,7 +1286,7 @@ async fn revoked_grant_leaves_nothing_usable<S: GrantStore>(s: &S) {
     );
 }
 
-async fn consents<S: GrantStore>(s: &S) {
+async fn consents<S: Store>(s: &S) {
     let none = ok(s.consent("kit-alice", "kit-c1").await, GRANTS, "consent");
     same(GRANTS, "consent() without one is None", none, None);
 
@@ -1199,7 +1364,7 @@ async fn consents<S: GrantStore>(s: &S) {
     );
 }
 
-async fn access_tokens<S: GrantStore>(s: &S) {
+async fn access_tokens<S: Store>(s: &S) {
     let before = ok(
         s.is_access_token_revoked("kit-jti-1").await,
         GRANTS,
@@ -1248,15 +1413,15 @@ async fn access_tokens<S: GrantStore>(s: &S) {
 // Concurrency
 
 /// Check atomicity with real parallelism: 16 threads, released together, race
-/// [`GrantStore::redeem_code`] on one code (exactly one `Redeemed`, the others `Replayed`) and
-/// [`GrantStore::rotate_refresh_token`] on one token, each with its own next token (exactly one
+/// [`CodeStore::redeem_code`](crate::store::CodeStore::redeem_code) on one code (exactly one `Redeemed`, the others `Replayed`) and
+/// [`RefreshTokenStore::rotate_refresh_token`](crate::store::RefreshTokenStore::rotate_refresh_token) on one token, each with its own next token (exactly one
 /// `Rotated`, the others `Reused`, and exactly one active token left in the family). Each race
 /// runs several times.
 ///
 /// The store's futures are driven on those threads by a minimal executor (park and unpark), not
 /// by the caller's runtime; for stores whose futures need a runtime, see
-/// [`check_grant_store_interleaved`]. `make` returns an empty store.
-pub async fn check_grant_store_concurrency<S: GrantStore + Clone + 'static>(make: impl Fn() -> S) {
+/// [`check_store_interleaved`]. `make` returns an empty store.
+pub async fn check_store_concurrency<S: Store + Clone + 'static>(make: impl Fn() -> S) {
     let s = make();
     let g = grant("kit-race-grant", "kit-client", Some("kit-alice"));
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
@@ -1282,11 +1447,11 @@ pub async fn check_grant_store_concurrency<S: GrantStore + Clone + 'static>(make
     }
 }
 
-/// The races of [`check_grant_store_concurrency`], as 16 futures polled together by the
+/// The races of [`check_store_concurrency`], as 16 futures polled together by the
 /// calling task: for stores whose futures must run on the caller's runtime (their I/O
 /// interleaves; an in-memory store finishes each on its first poll). `make` returns an empty
 /// store.
-pub async fn check_grant_store_interleaved<S: GrantStore>(make: impl Fn() -> S) {
+pub async fn check_store_interleaved<S: Store>(make: impl Fn() -> S) {
     let s = make();
     let g = grant("kit-join-grant", "kit-client", Some("kit-alice"));
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
@@ -1340,7 +1505,7 @@ fn judge_redemptions(
     }
 }
 
-async fn judge_rotations<S: GrantStore>(
+async fn judge_rotations<S: Store>(
     s: &S,
     results: Vec<StoreResult<RefreshRotation>>,
     presented: &RefreshRecord,

@@ -207,43 +207,141 @@ async fn pkce_verifier_checked_and_no_downgrade() {
         redeem(&h, &c, &code, None).await.1["error"],
         "invalid_grant"
     );
-    // A verifier for a code issued without a challenge.
+    // Without a challenge the request is refused: PKCE is required by default.
     let query = format!(
         "response_type=code&client_id={}&redirect_uri={}&scope=openid&nonce=n",
         c.client.client_id,
         enc(REDIRECT)
     );
     let params = h.authorize_through(&query, &h.alice()).await;
+    assert_eq!(param(&params, "error").as_deref(), Some("invalid_request"));
+    // A client the administrator exempted may omit it; then a verifier for a code issued
+    // without a challenge is refused (no downgrade).
+    let exempt = h.client(json!({"require_pkce": false})).await;
+    let query = format!(
+        "response_type=code&client_id={}&redirect_uri={}&scope=openid&nonce=n",
+        exempt.client.client_id,
+        enc(REDIRECT)
+    );
+    let params = h.authorize_through(&query, &h.alice()).await;
     let code = param(&params, "code").unwrap();
     assert_eq!(
-        redeem(&h, &c, &code, Some(VERIFIER)).await.1["error"],
+        redeem(&h, &exempt, &code, Some(VERIFIER)).await.1["error"],
         "invalid_grant"
     );
 }
 
 #[tokio::test]
-async fn plain_pkce_accepted_unless_switched_off() {
+async fn steps_expire_and_are_enforced_by_the_core() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
-    let q = format!(
-        "response_type=code&client_id={}&redirect_uri={}&scope=openid&code_challenge={VERIFIER}&code_challenge_method=plain",
-        c.client.client_id,
-        enc(REDIRECT)
+    let q = code_query(&c.client.client_id, "");
+    let login = match h.authorize(&q, None).await {
+        AuthorizeOutcome::Login(step) => step,
+        other => panic!("expected login, got {other:?}"),
+    };
+    assert_eq!(
+        login.expires_at(h.provider.config()),
+        h.now() + h.provider.config().interaction_ttl
     );
-    let code = param(&h.authorize_through(&q, &h.alice()).await, "code").unwrap();
-    assert_eq!(redeem(&h, &c, &code, Some(VERIFIER)).await.0, 200);
+    h.clock.advance(h.provider.config().interaction_ttl);
+    match login.complete(&h.provider, &h.alice()).await {
+        AuthorizeOutcome::Respond(resp) => {
+            assert_eq!(resp.param("error"), Some("access_denied"));
+            assert!(resp.param("error_description").unwrap().contains("expired"));
+            assert_eq!(resp.param("state"), Some("xyz"));
+            assert!(resp.param("code").is_none());
+        }
+        other => panic!("expected access_denied, got {other:?}"),
+    }
 
-    let strict = Harness::with_config(|c| c.allow_plain_pkce = false);
-    let c = strict.client(json!({})).await;
-    let q = format!(
-        "response_type=code&client_id={}&redirect_uri={}&scope=openid&code_challenge={VERIFIER}&code_challenge_method=plain",
-        c.client.client_id,
-        enc(REDIRECT)
-    );
-    let params = strict.authorize_through(&q, &strict.alice()).await;
+    // A consent step one second short of its expiry still works; at expiry it does not.
+    let consent = match h.authorize(&q, Some(&h.alice())).await {
+        AuthorizeOutcome::Consent(step) => step,
+        other => panic!("expected consent, got {other:?}"),
+    };
+    h.clock
+        .advance(h.provider.config().interaction_ttl - Duration::seconds(1));
+    match consent
+        .decide(
+            &h.provider,
+            Some(&h.alice()),
+            ConsentDecision::Granted(None),
+        )
+        .await
+    {
+        AuthorizeOutcome::Respond(resp) => assert!(resp.param("code").is_some()),
+        other => panic!("expected a code, got {other:?}"),
+    }
+    let consent = match h
+        .authorize(
+            &code_query(&c.client.client_id, "&prompt=consent"),
+            Some(&h.alice()),
+        )
+        .await
+    {
+        AuthorizeOutcome::Consent(step) => step,
+        other => panic!("expected consent, got {other:?}"),
+    };
+    h.clock.advance(h.provider.config().interaction_ttl);
+    match consent.cancel(&h.provider).await {
+        AuthorizeOutcome::Respond(resp) => {
+            assert_eq!(resp.param("error"), Some("access_denied"));
+            assert!(resp.param("error_description").unwrap().contains("expired"));
+        }
+        other => panic!("expected access_denied, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_stored_step_serializes_and_still_works() {
+    let h = Harness::new();
+    let c = h.client(json!({})).await;
+    let login = match h
+        .authorize(&code_query(&c.client.client_id, ""), None)
+        .await
+    {
+        AuthorizeOutcome::Login(step) => step,
+        other => panic!("expected login, got {other:?}"),
+    };
+    let stored = serde_json::to_string(&login).unwrap();
+    let restored: opkit::LoginStep = serde_json::from_str(&stored).unwrap();
+    assert_eq!(restored, login);
+    match restored.complete(&h.provider, &h.alice()).await {
+        AuthorizeOutcome::Consent(step) => assert_eq!(step.subject(), "user-alice"),
+        other => panic!("expected consent, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn plain_pkce_only_for_clients_configured_for_it() {
+    let plain_query = |client_id: &str| {
+        format!(
+            "response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&code_challenge={VERIFIER}&code_challenge_method=plain",
+            enc(REDIRECT)
+        )
+    };
+    // By default S256 only.
+    let h = Harness::new();
+    let c = h.client(json!({})).await;
+    let params = h
+        .authorize_through(&plain_query(&c.client.client_id), &h.alice())
+        .await;
     assert_eq!(param(&params, "error").as_deref(), Some("invalid_request"));
+    assert!(param(&params, "error_description")
+        .unwrap()
+        .contains("S256"));
+
+    // A confidential client configured for plain may use it.
+    let legacy = h.client(json!({"allow_plain_pkce": true})).await;
+    let params = h
+        .authorize_through(&plain_query(&legacy.client.client_id), &h.alice())
+        .await;
+    let code = param(&params, "code").unwrap();
+    assert_eq!(redeem(&h, &legacy, &code, Some(VERIFIER)).await.0, 200);
+
     let discovery: serde_json::Value =
-        serde_json::from_slice(strict.provider.discovery_json()).unwrap();
+        serde_json::from_slice(&h.provider.discovery_json()).unwrap();
     assert_eq!(
         discovery["code_challenge_methods_supported"],
         json!(["S256"])
@@ -452,20 +550,20 @@ async fn login_then_consent_then_code() {
     let h = Harness::new();
     let c = h.client(json!({})).await;
     let q = code_query(&c.client.client_id, "");
-    let pending = match h.authorize(&q, None).await {
-        AuthorizeOutcome::Login(p) => p,
+    let login = match h.authorize(&q, None).await {
+        AuthorizeOutcome::Login(step) => step,
         other => panic!("expected login, got {other:?}"),
     };
-    assert_eq!(pending.client_name(), "Test RP");
+    assert_eq!(login.request().client_name(), "Test RP");
     let alice = h.alice();
-    let pending = match h.provider.resume(pending, Some(&alice), None).await {
-        AuthorizeOutcome::Consent(p) => p,
+    let consent = match login.complete(&h.provider, &alice).await {
+        AuthorizeOutcome::Consent(step) => step,
         other => panic!("expected consent, got {other:?}"),
     };
-    assert!(pending.scopes().contains("email"));
-    match h
-        .provider
-        .resume(pending, Some(&alice), Some(ConsentDecision::Granted(None)))
+    assert!(consent.request().scopes().contains("email"));
+    assert_eq!(consent.subject(), alice.subject);
+    match consent
+        .decide(&h.provider, Some(&alice), ConsentDecision::Granted(None))
         .await
     {
         AuthorizeOutcome::Respond(resp) => assert!(resp.param("code").is_some()),
@@ -490,9 +588,8 @@ async fn consent_denied_is_access_denied() {
         AuthorizeOutcome::Consent(p) => p,
         other => panic!("{other:?}"),
     };
-    match h
-        .provider
-        .resume(pending, Some(&alice), Some(ConsentDecision::Denied))
+    match pending
+        .decide(&h.provider, Some(&alice), ConsentDecision::Denied)
         .await
     {
         AuthorizeOutcome::Respond(resp) => {
@@ -519,16 +616,14 @@ async fn consent_decision_of_another_user_is_ignored() {
         subject: "mallory".into(),
         auth_time: h.now(),
     };
-    match h
-        .provider
-        .resume(
-            pending,
-            Some(&mallory),
-            Some(ConsentDecision::Granted(None)),
-        )
+    match pending
+        .decide(&h.provider, Some(&mallory), ConsentDecision::Granted(None))
         .await
     {
-        AuthorizeOutcome::Consent(p) => assert_eq!(p.client_id(), c.client.client_id),
+        AuthorizeOutcome::Consent(p) => {
+            assert_eq!(p.request().client_id(), c.client.client_id);
+            assert_eq!(p.subject(), "mallory");
+        }
         other => panic!("expected a fresh consent page, got {other:?}"),
     }
 }
@@ -573,13 +668,13 @@ async fn prompt_login_and_max_age_force_a_new_login() {
         AuthorizeOutcome::Login(p) => p,
         other => panic!("{other:?}"),
     };
-    assert!(matches!(
-        h.provider.resume(pending.clone(), Some(&alice), None).await,
-        AuthorizeOutcome::Login(_)
-    ));
+    let pending = match pending.complete(&h.provider, &alice).await {
+        AuthorizeOutcome::Login(again) => again,
+        other => panic!("the old session must not satisfy prompt=login: {other:?}"),
+    };
     h.clock.advance(Duration::seconds(5));
     let fresh = h.alice();
-    match h.provider.resume(pending, Some(&fresh), None).await {
+    match pending.complete(&h.provider, &fresh).await {
         AuthorizeOutcome::Respond(resp) => assert!(resp.param("code").is_some()),
         other => panic!("{other:?}"),
     }
@@ -734,4 +829,47 @@ async fn deleted_client_revokes_its_tokens() {
         .unwrap()
         .unwrap();
     assert_eq!(h.userinfo(access).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_step_answered_twice_revokes_what_the_first_answer_issued() {
+    let h = Harness::new();
+    let c = h.client(json!({})).await;
+    let AuthorizeOutcome::Consent(step) = h
+        .authorize(&code_query(&c.client.client_id, ""), Some(&h.alice()))
+        .await
+    else {
+        panic!("expected the consent page")
+    };
+    // A host that keeps steps as JSON and fails to take them out once.
+    let saved = serde_json::to_string(&step).unwrap();
+    let decide = |json: &str| {
+        let step: opkit::ConsentStep = serde_json::from_str(json).unwrap();
+        let h = &h;
+        async move {
+            step.decide(&h.provider, Some(&h.alice()), ConsentDecision::Granted(None))
+                .await
+        }
+    };
+    let AuthorizeOutcome::Respond(first) = decide(&saved).await else {
+        panic!("the first answer issues")
+    };
+    let code = first.param("code").unwrap().to_owned();
+    let (status, tokens) = redeem(&h, &c, &code, Some(VERIFIER)).await;
+    assert_eq!(status, 200);
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(h.userinfo(&access_token).await.0, 200);
+
+    match decide(&saved).await {
+        AuthorizeOutcome::Respond(second) => {
+            assert_eq!(second.param("error"), Some("access_denied"));
+            assert!(second.param("code").is_none());
+        }
+        other => panic!("the second answer must fail: {other:?}"),
+    }
+    assert_eq!(
+        h.userinfo(&access_token).await.0,
+        401,
+        "the first answer's tokens are revoked"
+    );
 }

@@ -281,11 +281,13 @@ async fn clients_created_at_once_get_distinct_identifiers() {
                     let resp = h.provider.register(&req).await;
                     let json: Value = serde_json::from_slice(&resp.body).unwrap();
                     assert_eq!(resp.status, 201, "{json}");
-                    let reg =
-                        opkit::ClientStore::client(&h.store, json["client_id"].as_str().unwrap())
-                            .await
-                            .unwrap()
-                            .expect("registered client is stored");
+                    let reg = opkit::store::ClientStore::client(
+                        &h.store,
+                        json["client_id"].as_str().unwrap(),
+                    )
+                    .await
+                    .expect("the client store answers")
+                    .expect("registered client is stored");
                     (
                         reg.id.clone(),
                         reg.client_id.clone(),
@@ -394,15 +396,20 @@ async fn many_users_authorize_at_once() {
                 enc(REDIRECT)
             );
             // Not logged in yet: the login page, then consent, then the code.
-            let AuthorizeOutcome::Login(pending) = h.authorize(&q, None).await else {
+            let AuthorizeOutcome::Login(login) = h.authorize(&q, None).await else {
                 panic!("expected the login page")
             };
-            let AuthorizeOutcome::Consent(pending) = h.provider.resume(pending, Some(&session), None).await else {
+            let AuthorizeOutcome::Consent(consent) = login.complete(&h.provider, &session).await
+            else {
                 panic!("expected the consent page")
             };
-            let AuthorizeOutcome::Respond(resp) = h
-                .provider
-                .resume(pending, Some(&session), Some(ConsentDecision::Granted(None)))
+            assert_eq!(
+                consent.subject(),
+                session.subject,
+                "consent asked of the user who logged in"
+            );
+            let AuthorizeOutcome::Respond(resp) = consent
+                .decide(&h.provider, Some(&session), ConsentDecision::Granted(None))
                 .await
             else {
                 panic!("expected a code")
@@ -505,7 +512,7 @@ async fn mixed_load_never_panics() {
                     h.provider
                         .revoke_consent("user-alice", &c.client.client_id)
                         .await
-                        .unwrap();
+                        .expect("withdrawing consent under load does not fail");
                 }
             }
             statuses
@@ -524,7 +531,7 @@ async fn mixed_load_never_panics() {
             h.provider
                 .delete_client(&clients[i % clients.len()].client.id)
                 .await
-                .unwrap()
+                .expect("a concurrent delete does not fail")
                 .is_some()
         }
     })
@@ -537,7 +544,7 @@ async fn mixed_load_never_panics() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Forced interleavings: a grant store that parks the first call of a chosen method until the test
+// Forced interleavings: a store that parks the first call of a chosen method until the test
 // releases it, so a replay can be slotted in exactly between a winner's steps.
 
 mod gated {
@@ -546,8 +553,9 @@ mod gated {
     use opkit::client::Client;
     use opkit::secret::SecretHash;
     use opkit::store::{
-        CodeRecord, CodeRedemption, Consent, Grant, GrantId, GrantStore, MemoryStore,
-        RefreshLookup, RefreshRecord, RefreshRotation, SortOrder, StoreResult,
+        ClientStore, CodeRecord, CodeRedemption, CodeStore, Consent, ConsentStore, Grant, GrantId,
+        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshRotation, RefreshTokenStore,
+        RevokedTokenStore, SortOrder, StoreResult,
     };
     use time::OffsetDateTime;
     use tokio::sync::Notify;
@@ -581,14 +589,17 @@ mod gated {
         }
     }
 
-    /// A client store that parks the next `update_client` until released.
+    /// The memory store, with the next call of the armed method (`update_client`,
+    /// `create_grant`, `grant`, `revoke_grant`, `redeem_code`, `put_refresh_token` or
+    /// `rotate_refresh_token`) parked until released. Every concern in one type, as
+    /// `opkit::store::Store` asks.
     #[derive(Clone)]
-    pub struct GatedClients {
+    pub struct Gated {
         pub inner: MemoryStore,
         pub gate: Arc<Gate>,
     }
 
-    impl opkit::ClientStore for GatedClients {
+    impl ClientStore for Gated {
         async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
             self.inner.client(client_id).await
         }
@@ -618,12 +629,6 @@ mod gated {
         }
     }
 
-    #[derive(Clone)]
-    pub struct Gated {
-        pub inner: MemoryStore,
-        pub gate: Arc<Gate>,
-    }
-
     impl GrantStore for Gated {
         async fn create_grant(&self, grant: Grant) -> StoreResult<()> {
             self.gate.pass("create_grant").await;
@@ -640,6 +645,16 @@ mod gated {
         async fn revoke_grants(&self, client_id: &str, subject: Option<&str>) -> StoreResult<u64> {
             self.inner.revoke_grants(client_id, subject).await
         }
+        async fn purge_expired_grants(
+            &self,
+            now: OffsetDateTime,
+            limit: usize,
+        ) -> StoreResult<u64> {
+            self.inner.purge_expired_grants(now, limit).await
+        }
+    }
+
+    impl CodeStore for Gated {
         async fn put_code(&self, code: CodeRecord) -> StoreResult<()> {
             self.inner.put_code(code).await
         }
@@ -647,6 +662,12 @@ mod gated {
             self.gate.pass("redeem_code").await;
             self.inner.redeem_code(hash).await
         }
+        async fn purge_expired_codes(&self, now: OffsetDateTime, limit: usize) -> StoreResult<u64> {
+            self.inner.purge_expired_codes(now, limit).await
+        }
+    }
+
+    impl RefreshTokenStore for Gated {
         async fn put_refresh_token(&self, token: RefreshRecord) -> StoreResult<()> {
             self.gate.pass("put_refresh_token").await;
             self.inner.put_refresh_token(token).await
@@ -662,6 +683,16 @@ mod gated {
             self.gate.pass("rotate_refresh_token").await;
             self.inner.rotate_refresh_token(presented, next).await
         }
+        async fn purge_expired_refresh_tokens(
+            &self,
+            now: OffsetDateTime,
+            limit: usize,
+        ) -> StoreResult<u64> {
+            self.inner.purge_expired_refresh_tokens(now, limit).await
+        }
+    }
+
+    impl ConsentStore for Gated {
         async fn consent(&self, subject: &str, client_id: &str) -> StoreResult<Option<Consent>> {
             self.inner.consent(subject, client_id).await
         }
@@ -671,6 +702,9 @@ mod gated {
         async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool> {
             self.inner.delete_consent(subject, client_id).await
         }
+    }
+
+    impl RevokedTokenStore for Gated {
         async fn revoke_access_token(
             &self,
             jti: &str,
@@ -681,11 +715,17 @@ mod gated {
         async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
             self.inner.is_access_token_revoked(jti).await
         }
+        async fn purge_revoked_access_tokens(
+            &self,
+            now: OffsetDateTime,
+            limit: usize,
+        ) -> StoreResult<u64> {
+            self.inner.purge_revoked_access_tokens(now, limit).await
+        }
     }
 }
 
-type GatedProvider =
-    opkit::Provider<opkit::store::MemoryStore, gated::Gated, opkit::store::MemoryUsers>;
+type GatedProvider = opkit::Provider<gated::Gated, opkit::store::MemoryUsers>;
 
 struct GatedHarness {
     provider: GatedProvider,
@@ -700,18 +740,12 @@ async fn gated_harness() -> Arc<GatedHarness> {
     users
         .add_user("alice", "wonderland", "user-alice", alice_claims())
         .unwrap();
-    let grants = gated::Gated {
-        inner: store.clone(),
+    let gated = gated::Gated {
+        inner: store,
         gate: gate.clone(),
     };
-    let provider = opkit::Provider::new(
-        opkit::Config::new(ISSUER).unwrap(),
-        keys(),
-        store,
-        grants,
-        users,
-    )
-    .with_clock(Arc::new(TestClock::new()));
+    let provider = opkit::Provider::new(opkit::Config::new(ISSUER).unwrap(), keys(), gated, users)
+        .with_clock(Arc::new(TestClock::new()));
     let settings = opkit::client::metadata::validate(
         json!({
             "name": "Gated RP",
@@ -725,7 +759,10 @@ async fn gated_harness() -> Arc<GatedHarness> {
         false,
     )
     .unwrap();
-    let client = provider.create_client(settings, false).await.unwrap();
+    let client = provider
+        .create_client(settings, opkit::client::NewClient::new())
+        .await
+        .unwrap();
     Arc::new(GatedHarness {
         provider,
         gate,
@@ -750,12 +787,12 @@ impl GatedHarness {
         );
         let req = HttpRequest::new(Method::Get).query(&q);
         let alice = self.alice();
-        let AuthorizeOutcome::Consent(p) = self.provider.authorize(&req, Some(&alice)).await else {
+        let AuthorizeOutcome::Consent(step) = self.provider.authorize(&req, Some(&alice)).await
+        else {
             panic!("expected the consent page")
         };
-        let AuthorizeOutcome::Respond(resp) = self
-            .provider
-            .resume(p, Some(&alice), Some(ConsentDecision::Granted(None)))
+        let AuthorizeOutcome::Respond(resp) = step
+            .decide(&self.provider, Some(&alice), ConsentDecision::Granted(None))
             .await
         else {
             panic!("expected a code")
@@ -993,16 +1030,15 @@ async fn concurrent_client_changes_are_never_lost() {
 async fn a_stale_client_write_is_retried_not_lost() {
     let store = opkit::store::MemoryStore::new();
     let gate = Arc::new(gated::Gate::default());
-    let clients = gated::GatedClients {
-        inner: store.clone(),
+    let gated = gated::Gated {
+        inner: store,
         gate: gate.clone(),
     };
     let provider = Arc::new(
         opkit::Provider::new(
             opkit::Config::new(ISSUER).unwrap(),
             keys(),
-            clients,
-            store,
+            gated,
             opkit::store::MemoryUsers::new(),
         )
         .with_clock(Arc::new(TestClock::new())),
@@ -1021,7 +1057,7 @@ async fn a_stale_client_write_is_retried_not_lost() {
     )
     .unwrap();
     let created = provider
-        .create_client(settings.clone(), false)
+        .create_client(settings.clone(), opkit::client::NewClient::new())
         .await
         .unwrap();
     let id = created.client.id.clone();
@@ -1040,12 +1076,16 @@ async fn a_stale_client_write_is_retried_not_lost() {
         .await
         .unwrap();
     gate.release.notify_one();
-    let renamed = rename.await.unwrap().unwrap().expect("the client exists");
-    assert_eq!(renamed.client.settings.name, "After");
-    let stored = opkit::ClientStore::client_by_id(provider.clients(), &id)
+    let renamed = rename
         .await
-        .unwrap()
-        .unwrap();
+        .expect("the rename task finished")
+        .expect("the parked rename is retried, not failed")
+        .expect("the client exists");
+    assert_eq!(renamed.client.settings.name, "After");
+    let stored = opkit::store::ClientStore::client_by_id(provider.store(), &id)
+        .await
+        .expect("the client store answers")
+        .expect("the client is stored");
     assert_eq!(stored.settings.name, "After", "the rename was applied");
     assert!(
         stored.secrets.iter().any(|s| s.id == secret.id),

@@ -312,7 +312,7 @@ fn authorize_tricky() {
     let long_state = "s".repeat(3000);
     let queries = [
         // A registered URI with a query, answered in the query.
-        "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb%3Fx%3D1&scope=openid&state=a%26b%23c",
+        "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb%3Fx%3D1&scope=openid&state=a%26b%23c&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         // A fragment smuggled into the redirect URI.
         "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb%23x&scope=openid",
         // Normalised forms of a registered URI are not registered.
@@ -328,14 +328,24 @@ fn authorize_tricky() {
         "response_type=id_token&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&nonce=n&response_mode=query",
         // Duplicate and encoded-duplicate parameters.
         "client_id=@C1@&client%5Fid=@C2@&response_type=code",
+        // A repeated parameter of a trusted request is redirected as an error (found by the
+        // authorize_request fuzzer: the properties refused to read such a request at all).
+        "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&login_hint=a&state=s&login_hint=b&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         // An over-long state is truncated in the error.
         &format!("response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&state={long_state}"),
         // Form post with markup in the state.
-        "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&response_mode=form_post&state=%22%3E%3C%2Fform%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&response_mode=form_post&state=%22%3E%3C%2Fform%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        // A form-post value ending in `action=` is no second form action (found by the
+        // authorize_request fuzzer: the property counted it as one).
+        "response_type=code&client_id=@C3@&scope=profile&response_mode=form_post&state=%3Cinput+name%3D%22x%22+action%3D",
+        // PKCE: none and plain from client 1 (strict default) are refused; client 3 is exempted
+        // and allowed plain.
+        "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&state=p&code_challenge=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb&code_challenge_method=plain",
+        "response_type=code&client_id=@C3@&redirect_uri=https%3A%2F%2Fother.example%2Fcallback&scope=openid&state=p&code_challenge=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
     ];
     for q in queries {
         for flags in [
-            0x00u8, 0x02, 0x04, 0x14, 0x24, 0x44, 0x64, 0x08, 0x0c, 0x83, 0x03,
+            0x00u8, 0x02, 0x04, 0x14, 0x24, 0x44, 0x64, 0x08, 0x0c, 0x83, 0x03, 0x80, 0x84, 0x94,
         ] {
             let mut data = vec![flags];
             data.extend_from_slice(q.as_bytes());
@@ -435,4 +445,87 @@ fn fixture_reaches_success_paths() {
         props::jwt_claims(&at)["client_id"],
         fx.c1.client.client_id.as_str()
     );
+}
+
+/// The fixture's clients sit on both sides of the PKCE policy and the runner's cancel path is
+/// reached, so `check_pkce_policy` and `check_cancelled` are exercised, not vacuous.
+#[test]
+fn fixture_reaches_pkce_policy_and_cancel_paths() {
+    use opkit::http::{HttpRequest, Method};
+    use opkit::AuthorizeOutcome;
+    let fx = Fixture::new();
+    let clients = fx.known_clients();
+    let s256 = format!(
+        "&code_challenge={}&code_challenge_method=S256",
+        fixture::CHALLENGE
+    );
+    let plain = format!("&code_challenge={}", "b".repeat(50));
+    let c1 = "response_type=code&client_id=@C1@&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid+profile&state=s";
+    let c3 = "response_type=code&client_id=@C3@&redirect_uri=https%3A%2F%2Fother.example%2Fcallback&scope=openid+profile&state=s";
+    let alice = Fixture::alice(time::Duration::ZERO);
+    let outcome = |query: &str, session: Option<&opkit::Session>| {
+        let query = fx.substitute(query).into_owned();
+        let req = HttpRequest::new(Method::Get).query(&query);
+        let outcome = fixture::block_on(fx.provider.authorize(&req, session));
+        let params = props::request_params(&query);
+        props::check_authorize_outcome(
+            params.as_deref(),
+            &outcome,
+            &clients,
+            fixture::ISSUER,
+            session.is_some(),
+        );
+        outcome
+    };
+    let error = |o: &AuthorizeOutcome| match o {
+        AuthorizeOutcome::Respond(r) => r.param("error").map(str::to_owned),
+        other => panic!("{other:?}"),
+    };
+    let code = |o: &AuthorizeOutcome| match o {
+        AuthorizeOutcome::Respond(r) => r.param("code").is_some(),
+        other => panic!("{other:?}"),
+    };
+    // Client 1 keeps the strict default: S256 or nothing.
+    assert!(code(&outcome(&format!("{c1}{s256}"), Some(&alice))));
+    assert_eq!(
+        error(&outcome(c1, Some(&alice))).as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        error(&outcome(&format!("{c1}{plain}"), Some(&alice))).as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        error(&outcome(
+            &format!("{c1}{plain}&code_challenge_method=plain"),
+            Some(&alice)
+        ))
+        .as_deref(),
+        Some("invalid_request")
+    );
+    // Client 3 is exempted and allowed plain.
+    assert!(code(&outcome(c3, Some(&alice))));
+    assert!(code(&outcome(&format!("{c3}{plain}"), Some(&alice))));
+    assert!(code(&outcome(&format!("{c3}{s256}"), Some(&alice))));
+    // Cancelling either step answers access_denied.
+    let AuthorizeOutcome::Login(login) = outcome(&format!("{c1}{s256}"), None) else {
+        panic!("expected the login step")
+    };
+    let cancelled = fixture::block_on(login.cancel(&fx.provider));
+    props::check_cancelled(&cancelled);
+    let offline = format!(
+        "{}{s256}",
+        c1.replace("scope=openid+profile", "scope=openid+offline_access")
+    );
+    let AuthorizeOutcome::Consent(consent) = outcome(&offline, Some(&alice)) else {
+        panic!("expected the consent step")
+    };
+    let cancelled = fixture::block_on(consent.cancel(&fx.provider));
+    props::check_cancelled(&cancelled);
+    // The runner's own cancel path (bit 7), on both steps.
+    for (flags, query) in [(0x80u8, format!("{c1}{s256}")), (0x84, offline)] {
+        let mut data = vec![flags];
+        data.extend_from_slice(query.as_bytes());
+        fixture::run_authorize(&fx, &data);
+    }
 }

@@ -9,9 +9,15 @@ use opkit::{AuthorizeOutcome, ConsentDecision};
 use serde_json::{json, Value};
 use time::Duration;
 
+/// An authorization request; with PKCE (required by default) when a code is asked for.
 fn front_query(client_id: &str, response_type: &str, extra: &str) -> String {
+    let pkce = if response_type.split(' ').any(|t| t == "code") {
+        format!("&code_challenge={CHALLENGE}&code_challenge_method=S256")
+    } else {
+        String::new()
+    };
     format!(
-        "response_type={}&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=st&nonce=n-42{extra}",
+        "response_type={}&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=st&nonce=n-42{pkce}{extra}",
         enc(response_type),
         enc(REDIRECT)
     )
@@ -89,9 +95,12 @@ async fn implicit_id_token_token_in_fragment() {
     let AuthorizeOutcome::Consent(p) = outcome else {
         panic!("{outcome:?}")
     };
-    let AuthorizeOutcome::Respond(resp) = h
-        .provider
-        .resume(p, Some(&h.alice()), Some(ConsentDecision::Granted(None)))
+    let AuthorizeOutcome::Respond(resp) = p
+        .decide(
+            &h.provider,
+            Some(&h.alice()),
+            ConsentDecision::Granted(None),
+        )
         .await
     else {
         panic!()
@@ -201,6 +210,7 @@ async fn hybrid_flows() {
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
             ],
             Some((&c.client.client_id, c.client_secret.as_deref().unwrap())),
         )
@@ -337,7 +347,7 @@ async fn password_grant_off_by_default() {
         (status, err["error"].as_str()),
         (400, Some("unsupported_grant_type"))
     );
-    let discovery: Value = serde_json::from_slice(h.provider.discovery_json()).unwrap();
+    let discovery: Value = serde_json::from_slice(&h.provider.discovery_json()).unwrap();
     assert!(!discovery["grant_types_supported"]
         .as_array()
         .unwrap()
@@ -399,7 +409,7 @@ async fn password_grant_when_enabled() {
             "no hint whether the user exists"
         );
     }
-    let discovery: Value = serde_json::from_slice(h.provider.discovery_json()).unwrap();
+    let discovery: Value = serde_json::from_slice(&h.provider.discovery_json()).unwrap();
     assert!(discovery["grant_types_supported"]
         .as_array()
         .unwrap()
@@ -532,7 +542,7 @@ async fn refresh_token_only_with_offline_access_and_consent() {
     let AuthorizeOutcome::Consent(pending) = outcome else {
         panic!("offline_access is never granted silently: {outcome:?}")
     };
-    assert!(pending.wants_offline_access());
+    assert!(pending.request().wants_offline_access());
     // prompt=none cannot show a consent page.
     let AuthorizeOutcome::Respond(resp) = h
         .authorize(&format!("{q}&prompt=none"), Some(&h.alice()))

@@ -40,7 +40,7 @@ async fn logout_with_registered_redirect() {
         enc(AFTER)
     );
     let req = HttpRequest::new(Method::Get).query(&query);
-    let logout = h.provider.end_session(&req).await.unwrap();
+    let logout = h.provider.logout_request(&req).await.unwrap();
     assert!(logout.has_valid_hint());
     assert_eq!(logout.client_id(), Some(c.client.client_id.as_str()));
     assert_eq!(logout.subject(), Some("user-alice"));
@@ -74,7 +74,7 @@ async fn logout_with_client_id_only_and_post() {
     let req = HttpRequest::new(Method::Post)
         .header("content-type", b"application/x-www-form-urlencoded")
         .body(body.as_bytes());
-    let logout = h.provider.end_session(&req).await.unwrap();
+    let logout = h.provider.logout_request(&req).await.unwrap();
     assert!(
         !logout.has_valid_hint(),
         "no hint: the host should ask the user to confirm"
@@ -115,7 +115,7 @@ async fn unregistered_redirect_is_an_error_page() {
     ];
     for q in cases {
         let req = HttpRequest::new(Method::Get).query(&q);
-        let err = h.provider.end_session(&req).await.expect_err(&q);
+        let err = h.provider.logout_request(&req).await.expect_err(&q);
         assert_eq!(err.code(), opkit::ErrorCode::InvalidRequest, "{q}");
     }
 }
@@ -124,7 +124,7 @@ async fn unregistered_redirect_is_an_error_page() {
 async fn logout_without_redirect_shows_a_page() {
     let h = Harness::new();
     let req = HttpRequest::new(Method::Get);
-    let logout = h.provider.end_session(&req).await.unwrap();
+    let logout = h.provider.logout_request(&req).await.unwrap();
     let resp = h
         .provider
         .finish_logout(&logout, &Host::default())
@@ -136,7 +136,8 @@ async fn logout_without_redirect_shows_a_page() {
         .header("content-security-policy")
         .unwrap()
         .contains("frame-ancestors 'none'"));
-    let discovery: serde_json::Value = serde_json::from_slice(h.provider.discovery_json()).unwrap();
+    let discovery: serde_json::Value =
+        serde_json::from_slice(&h.provider.discovery_json()).unwrap();
     assert_eq!(
         discovery["end_session_endpoint"],
         format!("{ISSUER}/logout")

@@ -201,6 +201,10 @@ struct Ctx {
     public: ClientWithSecrets,
     svc: ClientWithSecrets,
     implicit: ClientWithSecrets,
+    /// Confidential, allowed `code_challenge_method=plain` by the administrator.
+    plain: ClientWithSecrets,
+    /// Confidential, exempted from PKCE by the administrator.
+    exempt: ClientWithSecrets,
     access: String,
     id_token: String,
     svc_access: String,
@@ -228,6 +232,8 @@ async fn context() -> Ctx {
             "allowed_scopes": ["api:read", "api:write"],
         }))
         .await;
+    let plain = h.client(json!({"allow_plain_pkce": true})).await;
+    let exempt = h.client(json!({"require_pkce": false})).await;
     let implicit = h
         .client(json!({
             "grant_types": ["authorization_code", "implicit"],
@@ -289,6 +295,8 @@ async fn context() -> Ctx {
         public,
         svc,
         implicit,
+        plain,
+        exempt,
         h,
     }
 }
@@ -464,6 +472,9 @@ fn authorize_rows(c: &Ctx) -> Vec<Row> {
     let id = c.basic.client.client_id.as_str();
     let pid = c.public.client.client_id.as_str();
     let iid = c.implicit.client.client_id.as_str();
+    let plid = c.plain.client.client_id.as_str();
+    let exid = c.exempt.client.client_id.as_str();
+    let plain_verifier = "b".repeat(50);
     let a = |name: &str, query: String, want: Want| row(name, Ep::Authorize, Req::get(query), want);
     let long = "x".repeat(10 * 1024);
     let mut rows = vec![
@@ -784,7 +795,7 @@ fn authorize_rows(c: &Ctx) -> Vec<Row> {
         a(
             "plain code_challenge with spaces",
             authz(
-                id,
+                plid,
                 &[
                     ("code_challenge", Some(&"a b".repeat(20))),
                     ("code_challenge_method", Some("plain")),
@@ -795,12 +806,107 @@ fn authorize_rows(c: &Ctx) -> Vec<Row> {
         a(
             "plain code_challenge of 129 characters",
             authz(
-                id,
+                plid,
                 &[
                     ("code_challenge", Some(&"a".repeat(129))),
                     ("code_challenge_method", Some("plain")),
                 ],
             ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "plain code_challenge of 42 characters",
+            authz(
+                plid,
+                &[
+                    ("code_challenge", Some(&"a".repeat(42))),
+                    ("code_challenge_method", Some("plain")),
+                ],
+            ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "plain code_challenge of 128 characters where plain is allowed",
+            authz(
+                plid,
+                &[
+                    ("code_challenge", Some(&"a".repeat(128))),
+                    ("code_challenge_method", Some("plain")),
+                ],
+            ),
+            Consent,
+        ),
+        a(
+            "code_challenge without method where plain is allowed (plain by default)",
+            authz(
+                plid,
+                &[
+                    ("code_challenge", Some(&plain_verifier)),
+                    ("code_challenge_method", None),
+                ],
+            ),
+            Consent,
+        ),
+        a(
+            "confidential client with plain PKCE (S256 required by default)",
+            authz(
+                id,
+                &[
+                    ("code_challenge", Some(&plain_verifier)),
+                    ("code_challenge_method", Some("plain")),
+                ],
+            ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "confidential client with code_challenge without method (plain by default)",
+            authz(
+                id,
+                &[
+                    ("code_challenge", Some(&plain_verifier)),
+                    ("code_challenge_method", None),
+                ],
+            ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "confidential client without PKCE (required by default)",
+            authz(
+                id,
+                &[("code_challenge", None), ("code_challenge_method", None)],
+            ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "client allowed plain, without PKCE (still required)",
+            authz(
+                plid,
+                &[("code_challenge", None), ("code_challenge_method", None)],
+            ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "exempted client without PKCE",
+            authz(
+                exid,
+                &[("code_challenge", None), ("code_challenge_method", None)],
+            ),
+            Consent,
+        ),
+        a(
+            "exempted client with plain PKCE (exempt is not plain)",
+            authz(
+                exid,
+                &[
+                    ("code_challenge", Some(&plain_verifier)),
+                    ("code_challenge_method", Some("plain")),
+                ],
+            ),
+            Redirect("invalid_request"),
+        ),
+        a(
+            "exempted client with a malformed S256 code_challenge",
+            authz(exid, &[("code_challenge", Some("short"))]),
             Redirect("invalid_request"),
         ),
         a(
@@ -2160,6 +2266,18 @@ fn management_rows(c: &Ctx) -> Vec<Row> {
             None,
             doc(json!({"require_pkce": "yes"})),
             Http(400, Some("invalid_type")),
+        ),
+        m(
+            "allow_plain_pkce a string",
+            None,
+            doc(json!({"allow_plain_pkce": "yes"})),
+            Http(400, Some("invalid_type")),
+        ),
+        m(
+            "allow_plain_pkce for a public client",
+            None,
+            doc(json!({"allow_plain_pkce": true, "token_endpoint_auth_method": "none"})),
+            Http(400, Some("invalid_value")),
         ),
         m(
             "metadata an array",

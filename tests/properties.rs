@@ -9,7 +9,13 @@
 //!   its `exp`, idle or absolute lifetime);
 //! * no redirect to an unregistered URI (untrusted client or redirect URI → error page);
 //! * no refresh token without an explicit `offline_access` consent;
-//! * ID tokens carry the nonce of their request.
+//! * ID tokens carry the nonce of their request;
+//! * no code without the PKCE its client's policy asks for (S256 unless exempted);
+//! * a login or consent step older than `Config::interaction_ttl` only yields `access_denied`.
+//!
+//! The model drives the authorization endpoint through its step values: a pending request is
+//! a `LoginStep` (completed with a session, or cancelled) or a `ConsentStep` (decided, or
+//! cancelled), each consumed by its transition.
 
 mod common;
 
@@ -18,12 +24,12 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use common::*;
 use opkit::client::ClientWithSecrets;
-use opkit::flow::authorize::{AuthorizationResponse, ResponseMode};
+use opkit::flow::authorize::{AuthorizationResponse, ConsentStep, LoginStep, ResponseMode};
 use opkit::http::{HttpRequest, Method};
 use opkit::scope::Scopes;
 use opkit::secret::SecretHash;
-use opkit::store::{GrantId, GrantStore};
-use opkit::{AuthorizeOutcome, ConsentDecision, ErrorCode, PendingAuthorization, Session};
+use opkit::store::{GrantId, GrantStore, RefreshTokenStore};
+use opkit::{AuthorizeOutcome, ConsentDecision, ErrorCode, Session};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{json, Value};
@@ -36,6 +42,9 @@ const CODE_TTL: i64 = 60;
 const ACCESS_TTL: i64 = 3600;
 const REFRESH_IDLE: i64 = 2 * 3600;
 const REFRESH_ABSOLUTE: i64 = 5 * 3600;
+/// How long a login or consent step stays usable (not the 10-minute default, so the test shows
+/// the setting is honoured).
+const INTERACTION_TTL: i64 = 900;
 
 const R_WEB_1: &str = "https://rp.example/cb";
 const R_WEB_2: &str = "https://rp.example/cb2?x=1";
@@ -164,6 +173,9 @@ enum TokenPick {
 #[derive(Debug, Clone)]
 enum Action {
     Authorize(AuthReq),
+    /// Answer a pending step: a login step is completed with `session` (cancelled without
+    /// one); a consent step is decided with `session` and `decision` (cancelled for
+    /// `DecisionPick::None`).
     Resume {
         pending: usize,
         session: SessionPick,
@@ -317,6 +329,8 @@ fn action(mutate_clients: bool) -> impl Strategy<Value = Action> {
         Just(CODE_TTL),
         Just(CODE_TTL + 1),
         Just(600),
+        Just(INTERACTION_TTL - 1),
+        Just(INTERACTION_TTL),
         Just(ACCESS_TTL - 1),
         Just(ACCESS_TTL),
         Just(ACCESS_TTL + 1),
@@ -390,6 +404,11 @@ struct ClientM {
     auth: Auth,
     refresh: bool,
     implicit: bool,
+    /// Code requests must carry a PKCE challenge (the default; the administrator may exempt a
+    /// confidential client).
+    require_pkce: bool,
+    /// `code_challenge_method=plain` is accepted (never by default).
+    allow_plain: bool,
 }
 
 impl ClientM {
@@ -455,10 +474,16 @@ struct PromptM {
     select: bool,
 }
 
+/// The provider's step for a pending request.
+enum StepM {
+    Login(LoginStep),
+    Consent(ConsentStep),
+}
+
 /// A validated request waiting at the login or consent page.
 struct PendingM {
-    /// The provider's pending request, once it returned one.
-    p: Option<PendingAuthorization>,
+    /// The provider's step, once it returned one.
+    p: Option<StepM>,
     client: usize,
     redirect: String,
     redirect_sent: bool,
@@ -472,7 +497,10 @@ struct PendingM {
     verifier: Option<String>,
     mode: ResponseMode,
     login_after: Option<OffsetDateTime>,
+    /// The user shown the consent page, while the step is a consent step.
     consent_subject: Option<String>,
+    /// When the request arrived (its steps expire `INTERACTION_TTL` later).
+    created: OffsetDateTime,
 }
 
 struct GrantM {
@@ -567,6 +595,8 @@ struct Stats {
     userinfo_refused: usize,
     active_refresh_seen: usize,
     dropped_after_removal: usize,
+    cancelled: usize,
+    expired_steps: usize,
 }
 
 struct Model<'h> {
@@ -640,12 +670,17 @@ impl<'h> Model<'h> {
         let spa = h
             .client(json!({"redirect_uris": [R_SPA], "token_endpoint_auth_method": "none"}))
             .await;
+        // The web and SPA clients keep the strict PKCE default (S256 required); the
+        // administrator exempted the post client and allowed it `plain`, so both sides of the
+        // policy are reached.
         let post = h
             .client(json!({
                 "redirect_uris": [R_POST],
                 "token_endpoint_auth_method": "client_secret_post",
                 "grant_types": ["authorization_code"],
                 "id_token_signed_response_alg": "RS256",
+                "require_pkce": false,
+                "allow_plain_pkce": true,
             }))
             .await;
         let clients = vec![
@@ -656,6 +691,8 @@ impl<'h> Model<'h> {
                 auth: Auth::Basic,
                 refresh: true,
                 implicit: true,
+                require_pkce: true,
+                allow_plain: false,
             },
             ClientM {
                 c: spa,
@@ -664,6 +701,8 @@ impl<'h> Model<'h> {
                 auth: Auth::None,
                 refresh: true,
                 implicit: false,
+                require_pkce: true,
+                allow_plain: false,
             },
             ClientM {
                 c: post,
@@ -672,8 +711,19 @@ impl<'h> Model<'h> {
                 auth: Auth::Post,
                 refresh: false,
                 implicit: false,
+                require_pkce: false,
+                allow_plain: true,
             },
         ];
+        for c in &clients {
+            let s = &c.c.client.settings;
+            assert_eq!(
+                (s.require_pkce, c.c.client.allows_plain_pkce()),
+                (c.require_pkce, c.allow_plain),
+                "the model's PKCE policy of {}",
+                s.name
+            );
+        }
         Model {
             h,
             mutate_clients,
@@ -898,17 +948,18 @@ impl<'h> Model<'h> {
                 }
             },
         };
-        let public = c.auth == Auth::None;
         let mut verifier = None;
         if rt.code {
+            // Strict by default: a challenge unless the client is exempted, S256 unless it is
+            // allowed plain (a challenge without a method is plain).
             match r.pkce {
-                0 if public => {
+                0 if c.require_pkce => {
                     errors.insert("invalid_request");
                 }
                 0 => {}
                 1 => verifier = Some(VERIFIER.to_owned()),
                 2 => verifier = Some(ALT_VERIFIER.to_owned()),
-                3 | 4 if public => {
+                3 | 4 if !c.allow_plain => {
                     errors.insert("invalid_request");
                 }
                 3 | 4 => verifier = Some(PLAIN_VERIFIER.to_owned()),
@@ -936,6 +987,7 @@ impl<'h> Model<'h> {
             mode: response_mode,
             login_after: (prompt.login || prompt.select).then_some(now),
             consent_subject: None,
+            created: now,
         }))
     }
 
@@ -947,14 +999,18 @@ impl<'h> Model<'h> {
         }
     }
 
-    /// Predict (and apply to the model) what `advance` does.
+    /// Predict (and apply to the model) what the provider does with a request and a session:
+    /// a new request, a completed login step (`decision` is `None`), or a decided consent step
+    /// (`decision` is the user's answer, which counts only if `session` is the user shown the
+    /// page and still satisfies the request).
     fn predict_advance(
         &mut self,
         pm: &mut PendingM,
         session: Option<&Session>,
-        decision: DecisionPick,
+        decision: Option<DecisionPick>,
     ) -> Predicted {
         let now = self.h.now();
+        let shown = pm.consent_subject.take();
         let Some(s) = session.filter(|s| self.satisfies(pm, s, now)) else {
             if pm.prompt.none {
                 return self.error_or_page(pm, "login_required");
@@ -962,11 +1018,11 @@ impl<'h> Model<'h> {
             pm.login_after.get_or_insert(now);
             return Predicted::Login;
         };
-        let accepted = pm.consent_subject.as_deref() == Some(s.subject.as_str());
+        let accepted = decision.is_some() && shown.as_deref() == Some(s.subject.as_str());
         let key = (s.subject.clone(), pm.client);
         match decision {
-            DecisionPick::Deny if accepted => self.error_or_page(pm, "access_denied"),
-            DecisionPick::GrantAll | DecisionPick::GrantSome if accepted => {
+            Some(DecisionPick::Deny) if accepted => self.error_or_page(pm, "access_denied"),
+            Some(decision @ (DecisionPick::GrantAll | DecisionPick::GrantSome)) if accepted => {
                 let mut granted = pm.scopes.clone();
                 if matches!(decision, DecisionPick::GrantSome) {
                     granted.retain(|s| s == "openid" || s == "profile");
@@ -1056,16 +1112,38 @@ impl<'h> Model<'h> {
             );
         }
         match (outcome, predicted) {
-            (AuthorizeOutcome::Login(p), Predicted::Login) => {
+            (AuthorizeOutcome::Login(step), Predicted::Login) => {
                 ensure!(!pm.prompt.none, "login page with prompt=none");
+                self.check_step_request(&pm, step.request())?;
+                ensure!(
+                    step.expires_at(self.h.provider.config())
+                        == pm.created + Duration::seconds(INTERACTION_TTL),
+                    "login step expires at {}, the request arrived at {}",
+                    step.expires_at(self.h.provider.config()),
+                    pm.created
+                );
                 self.stats.logins += 1;
-                pm.p = Some(p);
+                pm.p = Some(StepM::Login(step));
                 self.pendings.push(pm);
             }
-            (AuthorizeOutcome::Consent(p), Predicted::Consent) => {
+            (AuthorizeOutcome::Consent(step), Predicted::Consent) => {
                 ensure!(!pm.prompt.none, "consent page with prompt=none");
+                self.check_step_request(&pm, step.request())?;
+                ensure!(
+                    Some(step.subject()) == pm.consent_subject.as_deref(),
+                    "consent step for {}, expected {:?}",
+                    step.subject(),
+                    pm.consent_subject
+                );
+                ensure!(
+                    step.expires_at(self.h.provider.config())
+                        == pm.created + Duration::seconds(INTERACTION_TTL),
+                    "consent step expires at {}, the request arrived at {}",
+                    step.expires_at(self.h.provider.config()),
+                    pm.created
+                );
                 self.stats.consents += 1;
-                pm.p = Some(p);
+                pm.p = Some(StepM::Consent(step));
                 self.pendings.push(pm);
             }
             (AuthorizeOutcome::ErrorPage(_), Predicted::Page) => self.stats.error_pages += 1,
@@ -1098,6 +1176,44 @@ impl<'h> Model<'h> {
                 return Err(format!("outcome {outcome:?}, predicted {predicted:?}"))
             }
         }
+        Ok(())
+    }
+
+    /// What a login or consent page would show agrees with the request.
+    fn check_step_request(
+        &self,
+        pm: &PendingM,
+        p: &opkit::PendingAuthorization,
+    ) -> Result<(), String> {
+        let c = &self.clients[pm.client];
+        ensure!(
+            p.client_id() == c.client_id(),
+            "step for client {}",
+            p.client_id()
+        );
+        ensure!(
+            p.redirect_uri() == pm.redirect,
+            "step for redirect URI {}, expected {}",
+            p.redirect_uri(),
+            pm.redirect
+        );
+        let scopes: Vec<&str> = p.scopes().iter().collect();
+        ensure!(
+            scopes == pm.scopes.iter().map(String::as_str).collect::<Vec<_>>(),
+            "step scopes {scopes:?}, expected {:?}",
+            pm.scopes
+        );
+        ensure!(
+            p.wants_offline_access() == pm.scopes.iter().any(|s| s == "offline_access"),
+            "wants_offline_access {}",
+            p.wants_offline_access()
+        );
+        ensure!(
+            p.created_at() == pm.created,
+            "step created at {}, the request arrived at {}",
+            p.created_at(),
+            pm.created
+        );
         Ok(())
     }
 
@@ -1279,7 +1395,7 @@ impl<'h> Model<'h> {
             },
             Validation::Valid(pm) => {
                 let mut pm = *pm;
-                let predicted = self.predict_advance(&mut pm, session.as_ref(), DecisionPick::None);
+                let predicted = self.predict_advance(&mut pm, session.as_ref(), None);
                 self.observe(pm, outcome, predicted)
             }
         }
@@ -1296,25 +1412,52 @@ impl<'h> Model<'h> {
         }
         let mut pm = self.pendings.remove(newest(self.pendings.len(), idx));
         let session = self.session(session);
-        let d = match decision {
-            DecisionPick::None => None,
-            DecisionPick::GrantAll => Some(ConsentDecision::Granted(None)),
-            DecisionPick::GrantSome => Some(ConsentDecision::Granted(Some(
-                Scopes::parse("openid profile").unwrap(),
-            ))),
-            DecisionPick::Deny => Some(ConsentDecision::Denied),
+        let step =
+            pm.p.take()
+                .ok_or("a pending request without the provider's step")?;
+        let provider = &self.h.provider;
+        // What the user does on the page the step shows. `None`: the step was cancelled.
+        let (outcome, answer) = match step {
+            StepM::Login(step) => match &session {
+                Some(s) => (step.complete(provider, s).await, Some(None)),
+                None => (step.cancel(provider).await, None),
+            },
+            StepM::Consent(step) => {
+                let d = match decision {
+                    DecisionPick::None => None,
+                    DecisionPick::GrantAll => Some(ConsentDecision::Granted(None)),
+                    DecisionPick::GrantSome => Some(ConsentDecision::Granted(Some(
+                        Scopes::parse("openid profile").map_err(|e| e.to_string())?,
+                    ))),
+                    DecisionPick::Deny => Some(ConsentDecision::Denied),
+                };
+                match d {
+                    Some(d) => (
+                        step.decide(provider, session.as_ref(), d).await,
+                        Some(Some(decision)),
+                    ),
+                    None => (step.cancel(provider).await, None),
+                }
+            }
         };
-        let pending =
-            pm.p.clone()
-                .ok_or("a pending request without the provider's state")?;
-        let outcome = self.h.provider.resume(pending, session.as_ref(), d).await;
-        // A request whose redirect URI is no longer registered is dropped before anything
-        // else happens (no login, no consent recorded, no redirect).
-        let predicted = if self.clients[pm.client].redirects.contains(&pm.redirect) {
-            self.predict_advance(&mut pm, session.as_ref(), decision)
-        } else {
+        let now = self.h.now();
+        let predicted = if !self.clients[pm.client].redirects.contains(&pm.redirect) {
+            // A request whose redirect URI is no longer registered is dropped before anything
+            // else happens (no login, no consent recorded, no redirect).
             self.stats.dropped_after_removal += 1;
             Predicted::Page
+        } else if now >= pm.created + Duration::seconds(INTERACTION_TTL) {
+            // An expired step only ever answers access_denied: no login, no consent recorded.
+            self.stats.expired_steps += 1;
+            Predicted::Error("access_denied")
+        } else {
+            match answer {
+                None => {
+                    self.stats.cancelled += 1;
+                    Predicted::Error("access_denied")
+                }
+                Some(decision) => self.predict_advance(&mut pm, session.as_ref(), decision),
+            }
         };
         self.observe(pm, outcome, predicted)
     }
@@ -2078,6 +2221,7 @@ impl<'h> Model<'h> {
 }
 
 fn config(c: &mut opkit::Config) {
+    c.interaction_ttl = Duration::seconds(INTERACTION_TTL);
     c.code_ttl = Duration::seconds(CODE_TTL);
     c.access_token_ttl = Duration::seconds(ACCESS_TTL);
     c.id_token_ttl = Duration::seconds(ACCESS_TTL);
@@ -2138,6 +2282,8 @@ impl Stats {
         self.userinfo_refused += o.userinfo_refused;
         self.active_refresh_seen += o.active_refresh_seen;
         self.dropped_after_removal += o.dropped_after_removal;
+        self.cancelled += o.cancelled;
+        self.expired_steps += o.expired_steps;
     }
 }
 
@@ -2185,6 +2331,7 @@ fn flows_keep_their_invariants() {
         "{stats:?}"
     );
     assert!(stats.active_refresh_seen > 0, "{stats:?}");
+    assert!(stats.cancelled > 0 && stats.expired_steps > 0, "{stats:?}");
 }
 
 /// The same, while the administrator removes and restores a redirect URI between the
@@ -2211,8 +2358,11 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// A redirect URI removed from the client while the user is on the consent page must not
 /// receive the answer, not even an error (`access_denied` after a refusal), and neither must a
 /// client deleted meanwhile. Regression test for the bug the property above found.
+///
+/// The step is consumed by its decision, so the two cases use two copies of it, deserialized
+/// from the JSON a host would keep in a shared store between the page and the form post.
 #[test]
-fn resume_never_redirects_to_a_removed_redirect_uri() {
+fn a_decision_is_never_redirected_to_a_removed_redirect_uri() {
     block_on(async {
         let h = Harness::new();
         let c = h
@@ -2223,38 +2373,47 @@ fn resume_never_redirects_to_a_removed_redirect_uri() {
             c.client.client_id,
             enc(REDIRECT)
         );
-        let AuthorizeOutcome::Consent(pending) = h.authorize(&q, Some(&h.alice())).await else {
+        let AuthorizeOutcome::Consent(step) = h.authorize(&q, Some(&h.alice())).await else {
             panic!("expected the consent page")
         };
+        let saved = serde_json::to_string(&step).expect("a step serializes");
+        let copy = || serde_json::from_str::<ConsentStep>(&saved).expect("a step deserializes");
+        assert_eq!(copy(), step, "a step survives its JSON form unchanged");
         // The administrator removes the URI while the consent page is shown.
         let mut settings = c.client.settings.clone();
         settings.redirect_uris = vec!["https://rp.example/other".into()];
         h.provider
             .update_client(&c.client.id, settings)
             .await
-            .unwrap()
-            .unwrap();
-        let outcome = h
-            .provider
-            .resume(
-                pending.clone(),
-                Some(&h.alice()),
-                Some(ConsentDecision::Denied),
-            )
+            .expect("update the client")
+            .expect("the client exists");
+        let outcome = step
+            .decide(&h.provider, Some(&h.alice()), ConsentDecision::Denied)
             .await;
         assert!(
             matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
             "access_denied sent to a URI no longer registered: {outcome:?}"
         );
+        // A grant is not redirected there either.
+        let outcome = copy()
+            .decide(
+                &h.provider,
+                Some(&h.alice()),
+                ConsentDecision::Granted(None),
+            )
+            .await;
+        assert!(
+            matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
+            "a code sent to a URI no longer registered: {outcome:?}"
+        );
         // The same after the client is deleted.
         h.provider
             .delete_client(&c.client.id)
             .await
-            .unwrap()
-            .unwrap();
-        let outcome = h
-            .provider
-            .resume(pending, Some(&h.alice()), Some(ConsentDecision::Denied))
+            .expect("delete the client")
+            .expect("the client exists");
+        let outcome = copy()
+            .decide(&h.provider, Some(&h.alice()), ConsentDecision::Denied)
             .await;
         assert!(
             matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
@@ -2276,15 +2435,20 @@ fn each_authorization_has_its_own_grant() {
         assert!(ga.is_string() && gb.is_string());
         assert_ne!(ga, gb);
         let ga = GrantId(ga.as_str().unwrap().to_owned());
-        assert!(h.store.grant(&ga).await.unwrap().is_some());
+        assert!(h
+            .store
+            .grant(&ga)
+            .await
+            .expect("the grant store answers")
+            .is_some());
     });
 }
 
-/// `Provider::cancel` (the user pressed "cancel" on the login or consent page) answers the
-/// client with `access_denied` at the pending request's redirect URI without looking at the
-/// client again, so after the URI was removed (or the client deleted) while the page was shown,
-/// the answer still goes there: the same hole `resume` had. (A fix likely makes `cancel` async
-/// and return an `AuthorizeOutcome`; then this test's last lines change accordingly.)
+/// Cancelling a step (the user pressed "cancel" on the login or consent page) answers the
+/// client with `access_denied` only while the client still lists the redirect URI: after the
+/// URI was removed (or the client deleted) while the page was shown, it is an error page.
+/// (Found as a hole in the old `Provider::cancel`, which redirected without looking at the
+/// client again.)
 #[test]
 fn cancel_never_redirects_to_a_removed_redirect_uri() {
     block_on(async {
@@ -2297,19 +2461,253 @@ fn cancel_never_redirects_to_a_removed_redirect_uri() {
             c.client.client_id,
             enc(REDIRECT)
         );
-        let AuthorizeOutcome::Consent(pending) = h.authorize(&q, Some(&h.alice())).await else {
+        let AuthorizeOutcome::Consent(consent) = h.authorize(&q, Some(&h.alice())).await else {
             panic!("expected the consent page")
         };
+        let AuthorizeOutcome::Login(login) = h.authorize(&q, None).await else {
+            panic!("expected the login page")
+        };
+        // While the URI is registered, a cancel is access_denied at it.
+        let saved = serde_json::to_string(&consent).expect("a step serializes");
+        let copy = || serde_json::from_str::<ConsentStep>(&saved).expect("a step deserializes");
+        match copy().cancel(&h.provider).await {
+            AuthorizeOutcome::Respond(resp) => {
+                assert_eq!(resp.redirect_uri(), REDIRECT);
+                assert_eq!(resp.param("error"), Some("access_denied"));
+                assert_eq!(resp.param("state"), Some("s"));
+                assert!(resp.param("code").is_none());
+            }
+            other => panic!("expected access_denied, got {other:?}"),
+        }
         let mut settings = c.client.settings.clone();
         settings.redirect_uris = vec!["https://rp.example/other".into()];
         h.provider
             .update_client(&c.client.id, settings)
             .await
-            .unwrap()
-            .unwrap();
-        match h.provider.cancel(&pending).await {
+            .expect("update the client")
+            .expect("the client exists");
+        match consent.cancel(&h.provider).await {
             AuthorizeOutcome::ErrorPage(_) => {}
-            other => panic!("expected an error page, got {other:?}"),
+            other => panic!("consent cancel: expected an error page, got {other:?}"),
         }
+        match login.cancel(&h.provider).await {
+            AuthorizeOutcome::ErrorPage(_) => {}
+            other => panic!("login cancel: expected an error page, got {other:?}"),
+        }
+    });
+}
+
+/// The authorization request `q` of a confidential client for `REDIRECT`, with S256.
+fn code_query(client_id: &str, scope: &str) -> String {
+    format!(
+        "response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        enc(REDIRECT),
+        enc(scope)
+    )
+}
+
+/// Redeem `code` as `c` with the harness's verifier; the status and the `error`.
+async fn redeem_status(h: &Harness, c: &ClientWithSecrets, code: &str) -> (u16, Option<String>) {
+    let secret = c.client_secret.as_deref().expect("a confidential client");
+    let (status, json, _) = h
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((&c.client.client_id, secret)),
+        )
+        .await;
+    (status, json["error"].as_str().map(str::to_owned))
+}
+
+fn expect_error(outcome: &AuthorizeOutcome, code: &str) {
+    match outcome {
+        AuthorizeOutcome::Respond(resp) => {
+            assert_eq!(resp.param("error"), Some(code), "{resp:?}");
+            assert_eq!(resp.redirect_uri(), REDIRECT);
+            assert_eq!(resp.param("state"), Some("s"), "state echoed");
+            for p in ["code", "access_token", "id_token"] {
+                assert!(resp.param(p).is_none(), "{p} in an error response");
+            }
+        }
+        other => panic!("expected {code} for the client, got {other:?}"),
+    }
+}
+
+/// A step expires `Config::interaction_ttl` (10 minutes by default) after the request
+/// arrived: one second before, completing, deciding and cancelling work; from then on each
+/// only answers the client `access_denied` (no code, no consent recorded) — unless the
+/// redirect URI is no longer trusted, which stays an error page.
+#[test]
+fn steps_expire_after_the_interaction_ttl() {
+    block_on(async {
+        let h = Harness::new();
+        let ttl = h.provider.config().interaction_ttl;
+        assert_eq!(ttl, Duration::minutes(10), "the default interaction_ttl");
+        let c = h
+            .client(json!({"redirect_uris": [REDIRECT, "https://rp.example/other"]}))
+            .await;
+        let q = code_query(&c.client.client_id, "openid profile");
+        let consent_kept = || async {
+            opkit::store::ConsentStore::consent(&h.store, "user-alice", &c.client.client_id)
+                .await
+                .expect("the consent store answers")
+        };
+
+        // Just in time: a login completed one second before the expiry goes on.
+        let AuthorizeOutcome::Login(login) = h.authorize(&q, None).await else {
+            panic!("expected the login page")
+        };
+        assert_eq!(login.expires_at(h.provider.config()), h.now() + ttl);
+        h.clock.advance(ttl - Duration::seconds(1));
+        let AuthorizeOutcome::Consent(consent) = login.complete(&h.provider, &h.alice()).await
+        else {
+            panic!("a login just before the expiry goes on to the consent page")
+        };
+        // The consent step keeps the request's arrival time: it expires one second later.
+        assert_eq!(
+            consent.expires_at(h.provider.config()),
+            h.now() + Duration::seconds(1)
+        );
+        let saved = serde_json::to_string(&consent).expect("a step serializes");
+        let copy = || serde_json::from_str::<ConsentStep>(&saved).expect("a step deserializes");
+        h.clock.advance(Duration::seconds(1));
+        let outcome = consent
+            .decide(
+                &h.provider,
+                Some(&h.alice()),
+                ConsentDecision::Granted(None),
+            )
+            .await;
+        expect_error(&outcome, "access_denied");
+        assert!(
+            consent_kept().await.is_none(),
+            "an expired consent step recorded a consent"
+        );
+        let outcome = copy().cancel(&h.provider).await;
+        expect_error(&outcome, "access_denied");
+
+        // An expired login step: completing it is access_denied, not a new login page.
+        let AuthorizeOutcome::Login(login) = h.authorize(&q, None).await else {
+            panic!("expected the login page")
+        };
+        let saved = serde_json::to_string(&login).expect("a step serializes");
+        let login_copy = || serde_json::from_str::<LoginStep>(&saved).expect("a step deserializes");
+        h.clock.advance(ttl);
+        let outcome = login.complete(&h.provider, &h.alice()).await;
+        expect_error(&outcome, "access_denied");
+        let outcome = login_copy().cancel(&h.provider).await;
+        expect_error(&outcome, "access_denied");
+
+        // A consent step long expired, decided with a fresh session, and one whose client
+        // gave standing consent meanwhile: still access_denied, no code.
+        let AuthorizeOutcome::Consent(late) = h.authorize(&q, Some(&h.alice())).await else {
+            panic!("expected the consent page")
+        };
+        let saved_late = serde_json::to_string(&late).expect("a step serializes");
+        let params = h.authorize_through(&q, &h.alice()).await;
+        assert!(
+            param(&params, "code").is_some(),
+            "a fresh request still works"
+        );
+        h.clock.advance(ttl * 6);
+        let outcome = late
+            .decide(&h.provider, Some(&h.alice()), ConsentDecision::Denied)
+            .await;
+        expect_error(&outcome, "access_denied");
+
+        // Expired, and its redirect URI removed meanwhile: an error page, never a redirect.
+        let mut settings = c.client.settings.clone();
+        settings.redirect_uris = vec!["https://rp.example/other".into()];
+        h.provider
+            .update_client(&c.client.id, settings)
+            .await
+            .expect("update the client")
+            .expect("the client exists");
+        let late = serde_json::from_str::<ConsentStep>(&saved_late).expect("a step deserializes");
+        let outcome = late
+            .decide(
+                &h.provider,
+                Some(&h.alice()),
+                ConsentDecision::Granted(None),
+            )
+            .await;
+        assert!(
+            matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
+            "an expired step for a removed redirect URI: {outcome:?}"
+        );
+        let outcome = login_copy().complete(&h.provider, &h.alice()).await;
+        assert!(
+            matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
+            "an expired login step for a removed redirect URI: {outcome:?}"
+        );
+    });
+}
+
+/// Steps are consumed by their transition, so one value cannot be used twice; but a host keeps
+/// them as JSON between the page and the form post, and a replayed form post can present a
+/// second copy. (This replaces resuming one `PendingAuthorization` twice, which the types now
+/// forbid.) Of two copies of one step, at most one may end in a code that redeems.
+#[test]
+fn a_copied_step_used_twice_yields_at_most_one_working_code() {
+    block_on(async {
+        let h = Harness::new();
+        let c = h.client(json!({})).await;
+        // A consent step, decided twice.
+        let q = code_query(&c.client.client_id, "openid profile");
+        let AuthorizeOutcome::Consent(step) = h.authorize(&q, Some(&h.alice())).await else {
+            panic!("expected the consent page")
+        };
+        let saved = serde_json::to_string(&step).expect("a step serializes");
+        let mut working = 0;
+        for copy in 0..2 {
+            let step: ConsentStep = serde_json::from_str(&saved).expect("a step deserializes");
+            let outcome = step
+                .decide(
+                    &h.provider,
+                    Some(&h.alice()),
+                    ConsentDecision::Granted(None),
+                )
+                .await;
+            let AuthorizeOutcome::Respond(resp) = &outcome else {
+                panic!("copy {copy}: {outcome:?}")
+            };
+            if let Some(code) = resp.param("code") {
+                let (status, error) = redeem_status(&h, &c, code).await;
+                working += usize::from(status == 200);
+                assert!(
+                    status == 200 || error.as_deref() == Some("invalid_grant"),
+                    "{status} {error:?}"
+                );
+            }
+        }
+        assert!(
+            working <= 1,
+            "two copies of one consent step each gave a code that redeems ({working})"
+        );
+        // A login step completed twice (the consent now stands, so each completion issues).
+        let AuthorizeOutcome::Login(step) = h.authorize(&q, None).await else {
+            panic!("expected the login page")
+        };
+        let saved = serde_json::to_string(&step).expect("a step serializes");
+        let mut working = 0;
+        for copy in 0..2 {
+            let step: LoginStep = serde_json::from_str(&saved).expect("a step deserializes");
+            let outcome = step.complete(&h.provider, &h.alice()).await;
+            let AuthorizeOutcome::Respond(resp) = &outcome else {
+                panic!("copy {copy}: {outcome:?}")
+            };
+            if let Some(code) = resp.param("code") {
+                let (status, _) = redeem_status(&h, &c, code).await;
+                working += usize::from(status == 200);
+            }
+        }
+        assert!(
+            working <= 1,
+            "two copies of one login step each gave a code that redeems ({working})"
+        );
     });
 }

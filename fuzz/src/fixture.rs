@@ -2,6 +2,10 @@
 //! ids derived from a counter (so runs are reproducible), three clients, one user, standing
 //! consents, and the request runners whose outcomes `props` checks.
 //!
+//! The clients cover both sides of the PKCE policy: clients 1 and 2 keep the strict default
+//! (S256 required), client 3 is exempted by its administrator (`require_pkce: false`) and
+//! allowed `plain` (`allow_plain_pkce: true`).
+//!
 //! Inputs may name fixture values by placeholder, replaced before the request is built:
 //! `@C1@` `@C2@` `@C3@` (client ids), `@S1@` `@S3@` (secrets), `@HINT@` (an ID token for
 //! alice issued to client 1), and, minted fresh for the iteration that asks, `@CODE@` (a code
@@ -17,13 +21,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use opkit::client::metadata::{validate, MetadataSource};
-use opkit::client::ClientWithSecrets;
+use opkit::client::{ClientWithSecrets, NewClient};
 use opkit::host::{Clock, Rng, RngError};
 use opkit::http::{parse_basic_authorization, parse_form, HttpRequest, Method};
 use opkit::jose::{sign_compact, Algorithm, KeySet, SigningKey};
 use opkit::scope::Scopes;
-use opkit::store::{Consent, MemoryStore, MemoryUsers};
-use opkit::{AuthorizeOutcome, Config, ConsentDecision, GrantStore, Provider, Session};
+use opkit::store::{Consent, ConsentStore, MemoryStore, MemoryUsers};
+use opkit::{AuthorizeOutcome, Config, ConsentDecision, Provider, Session};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -49,7 +53,8 @@ pub const C2_REDIRECTS: [&str; 2] = [
     "com.example.app:/oauth2redirect",
     "http://localhost:3000/cb",
 ];
-/// Client 3 (confidential, `client_secret_post`, one redirect URI).
+/// Client 3 (confidential, `client_secret_post`, one redirect URI, PKCE optional and `plain`
+/// allowed).
 pub const C3_REDIRECTS: [&str; 1] = ["https://other.example/callback"];
 /// The user's subject.
 pub const ALICE: &str = "user-alice";
@@ -168,7 +173,7 @@ fn users() -> MemoryUsers {
 }
 
 /// The provider type of the fixture.
-pub type FuzzProvider = Provider<MemoryStore, MemoryStore, MemoryUsers>;
+pub type FuzzProvider = Provider<MemoryStore, MemoryUsers>;
 
 /// A provider with three clients and alice's standing consents.
 pub struct Fixture {
@@ -180,7 +185,8 @@ pub struct Fixture {
     pub c1: ClientWithSecrets,
     /// Client 2: public, code + refresh, `C2_REDIRECTS`.
     pub c2: ClientWithSecrets,
-    /// Client 3: confidential (`client_secret_post`), code + client credentials, one URI.
+    /// Client 3: confidential (`client_secret_post`), code + client credentials, one URI; PKCE
+    /// optional, `plain` allowed.
     pub c3: ClientWithSecrets,
     /// An ID token for alice issued to client 1 (an `id_token_hint`).
     pub hint: String,
@@ -209,7 +215,6 @@ impl Fixture {
             Config::new(ISSUER).expect("issuer"),
             keys(),
             store.clone(),
-            store.clone(),
             users(),
         )
         .with_clock(Arc::new(FixedClock))
@@ -226,7 +231,7 @@ impl Fixture {
                         "response_types": ["code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"],
                         "allowed_scopes": ["openid", "profile", "email", "offline_access", "api:read"],
                     })),
-                    false,
+                    NewClient::new(),
                 )
                 .await
                 .expect("client 1");
@@ -239,7 +244,7 @@ impl Fixture {
                         "token_endpoint_auth_method": "none",
                         "grant_types": ["authorization_code", "refresh_token"],
                     })),
-                    false,
+                    NewClient::new(),
                 )
                 .await
                 .expect("client 2");
@@ -252,8 +257,10 @@ impl Fixture {
                         "token_endpoint_auth_method": "client_secret_post",
                         "grant_types": ["authorization_code", "client_credentials"],
                         "response_types": ["code"],
+                        "require_pkce": false,
+                        "allow_plain_pkce": true,
                     })),
-                    false,
+                    NewClient::new(),
                 )
                 .await
                 .expect("client 3");
@@ -295,6 +302,8 @@ impl Fixture {
             .map(|c| KnownClient {
                 client_id: c.client.client_id.clone(),
                 redirect_uris: c.client.settings.redirect_uris.clone(),
+                require_pkce: c.client.settings.require_pkce,
+                allows_plain_pkce: c.client.allows_plain_pkce(),
             })
             .collect()
     }
@@ -336,13 +345,14 @@ impl Fixture {
             let mut outcome = self.provider.authorize(&req, Some(&session)).await;
             for _ in 0..3 {
                 outcome = match outcome {
-                    AuthorizeOutcome::Login(p) => {
-                        self.provider.resume(p, Some(&session), None).await
-                    }
-                    AuthorizeOutcome::Consent(p) => {
-                        self.provider
-                            .resume(p, Some(&session), Some(ConsentDecision::Granted(None)))
-                            .await
+                    AuthorizeOutcome::Login(step) => step.complete(&self.provider, &session).await,
+                    AuthorizeOutcome::Consent(step) => {
+                        step.decide(
+                            &self.provider,
+                            Some(&session),
+                            ConsentDecision::Granted(None),
+                        )
+                        .await
                     }
                     AuthorizeOutcome::Respond(r) => {
                         return r.param("code").expect("code issued").to_owned()
@@ -455,8 +465,10 @@ pub fn with_fixture<R>(f: impl FnOnce(&Fixture) -> R) -> R {
 
 /// `byte0` selects the request shape and session; the rest is the query (GET) or form body
 /// (POST). Bits 0-1: 0/1 GET, 2 POST form, 3 POST `text/plain` (bit 7) or PUT. Bits 2-3: no
-/// session, alice now, alice an hour ago, an unknown user. Bit 4: log alice in when asked.
-/// Bits 5-6: consent granted, denied, or granted for `openid email` only.
+/// session, alice now, alice an hour ago, an unknown user. Bit 4: log alice in when asked
+/// (complete the login step). Bits 5-6: consent granted, denied, or granted for `openid email`
+/// only (decide the consent step). Bit 7 (GET and POST form): a step left unanswered by bits
+/// 4-6 is cancelled instead of abandoned.
 pub fn run_authorize(fx: &Fixture, data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -501,12 +513,15 @@ pub fn run_authorize(fx: &Fixture, data: &[u8]) {
             ISSUER,
             session.is_some(),
         );
+        let cancel = flags & 0x80 != 0;
         outcome = match outcome {
-            AuthorizeOutcome::Login(p) if flags & 0x10 != 0 => {
-                session = Some(Fixture::alice(Duration::ZERO));
-                block_on(fx.provider.resume(p, session.as_ref(), None))
+            AuthorizeOutcome::Login(step) if flags & 0x10 != 0 => {
+                let alice = Fixture::alice(Duration::ZERO);
+                let next = block_on(step.complete(&fx.provider, &alice));
+                session = Some(alice);
+                next
             }
-            AuthorizeOutcome::Consent(p) if flags & 0x60 != 0 => {
+            AuthorizeOutcome::Consent(step) if flags & 0x60 != 0 => {
                 let decision = match (flags >> 5) & 3 {
                     1 => ConsentDecision::Granted(None),
                     2 => ConsentDecision::Denied,
@@ -514,7 +529,17 @@ pub fn run_authorize(fx: &Fixture, data: &[u8]) {
                         Scopes::parse("openid email").expect("scopes"),
                     )),
                 };
-                block_on(fx.provider.resume(p, session.as_ref(), Some(decision)))
+                block_on(step.decide(&fx.provider, session.as_ref(), decision))
+            }
+            AuthorizeOutcome::Login(step) if cancel => {
+                let next = block_on(step.cancel(&fx.provider));
+                props::check_cancelled(&next);
+                next
+            }
+            AuthorizeOutcome::Consent(step) if cancel => {
+                let next = block_on(step.cancel(&fx.provider));
+                props::check_cancelled(&next);
+                next
             }
             _ => return,
         };

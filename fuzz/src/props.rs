@@ -11,11 +11,11 @@ use opkit::client::{
     validate_redirect_uri, validate_web_uri, AuthMethod, Client, ClientSettings, GrantType,
 };
 use opkit::flow::authorize::{escape_html, AuthorizationResponse, ResponseMode};
-use opkit::http::{parse_basic_authorization, parse_form, HttpResponse};
+use opkit::http::{parse_basic_authorization, parse_form_keep_first, HttpResponse};
 use opkit::jose::{b64, parse_compact, parse_jwks, sign_compact, KeySet, SigningKey, VerifyingKey};
 use opkit::pkce::{is_valid_verifier_syntax, s256_challenge, ChallengeMethod, CodeChallenge};
 use opkit::scope::Scopes;
-use opkit::AuthorizeOutcome;
+use opkit::{AuthorizeOutcome, PendingAuthorization};
 use serde_json::{Map, Value};
 
 /// Split at the first NUL byte: `(before, after)`; `(b"", data)` when there is none.
@@ -297,7 +297,8 @@ pub fn client_with_redirects(redirect_uris: Vec<String>) -> Client {
             allowed_origins: Vec::new(),
             logo_uri: None,
             logo_dark_mode_uri: None,
-            require_pkce: false,
+            require_pkce: true,
+            allow_plain_pkce: false,
             metadata: BTreeMap::new(),
         },
         date_created: epoch,
@@ -380,6 +381,7 @@ pub fn management_doc(s: &ClientSettings) -> Map<String, Value> {
         doc.insert("logo_dark_mode_uri".into(), l.clone().into());
     }
     doc.insert("require_pkce".into(), s.require_pkce.into());
+    doc.insert("allow_plain_pkce".into(), s.allow_plain_pkce.into());
     doc.insert(
         "metadata".into(),
         Value::Object(
@@ -448,8 +450,14 @@ pub fn check_settings(s: &ClientSettings, source: MetadataSource, password_enabl
         );
     }
     let public = !s.token_endpoint_auth_method.is_confidential();
+    if source == MetadataSource::Registration {
+        // Dynamically registered clients cannot exempt themselves from S256.
+        assert!(s.require_pkce, "registered client without require_pkce");
+        assert!(!s.allow_plain_pkce, "registered client allowed plain PKCE");
+    }
     if public {
         assert!(s.require_pkce, "public client without require_pkce");
+        assert!(!s.allow_plain_pkce, "public client allowed plain PKCE");
         assert!(
             !s.grant_types.contains(&GrantType::ClientCredentials),
             "public client_credentials"
@@ -501,6 +509,15 @@ pub fn check_client_metadata(bytes: &[u8]) {
                 continue;
             };
             check_settings(&settings, source, password);
+            // Strict by default: PKCE is required unless the management document says
+            // `"require_pkce": false`, and `plain` is refused unless it says
+            // `"allow_plain_pkce": true`.
+            if doc.get("require_pkce") != Some(&Value::Bool(false)) {
+                assert!(settings.require_pkce, "PKCE not required by default");
+            }
+            if doc.get("allow_plain_pkce") != Some(&Value::Bool(true)) {
+                assert!(!settings.allow_plain_pkce, "plain PKCE allowed by default");
+            }
             if settings.name.trim().is_empty() {
                 continue; // only a registration may leave the name empty
             }
@@ -747,6 +764,10 @@ pub struct KnownClient {
     pub client_id: String,
     /// Its registered redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// Whether it must send a PKCE challenge with every code request.
+    pub require_pkce: bool,
+    /// Whether `code_challenge_method=plain` is accepted from it.
+    pub allows_plain_pkce: bool,
 }
 
 const RESPONSE_PARAMS: [&str; 10] = [
@@ -762,9 +783,11 @@ const RESPONSE_PARAMS: [&str; 10] = [
     "scope",
 ];
 
-/// The parameters an authorization request carries (`None` when it does not parse).
+/// The parameters an authorization request carries (`None` when it does not parse). A repeated
+/// parameter keeps its first value, as the authorization endpoint reads it: it refuses the
+/// repetition, but by a redirect once the client and redirect URI are trusted.
 pub fn request_params(src: &str) -> Option<Vec<(String, String)>> {
-    let form = parse_form(src).ok()?;
+    let (form, _repeated) = parse_form_keep_first(src).ok()?;
     Some(
         form.iter()
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
@@ -784,7 +807,10 @@ fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 ///
 /// A `Respond` goes only to a redirect URI registered for the client named by `client_id`
 /// (and to the one sent, if sent), its Location keeps that URI as an exact prefix with the
-/// same origin and path, carries `iss`, echoes `state`, and never puts tokens in a query.
+/// same origin and path, carries `iss`, echoes `state`, and never puts tokens in a query. A
+/// code request gets past validation (a login or consent step, or a code) only with the PKCE
+/// the client's policy asks for: a challenge unless the client is exempted, and `S256` unless
+/// it is allowed `plain`.
 pub fn check_authorize_outcome(
     params: Option<&[(String, String)]>,
     outcome: &AuthorizeOutcome,
@@ -792,7 +818,7 @@ pub fn check_authorize_outcome(
     issuer: &str,
     had_session: bool,
 ) {
-    let (params, registered) = match outcome {
+    let (params, client) = match outcome {
         AuthorizeOutcome::ErrorPage(_) => return,
         _ => {
             let params =
@@ -803,9 +829,10 @@ pub fn check_authorize_outcome(
                 .iter()
                 .find(|c| c.client_id == client_id)
                 .unwrap_or_else(|| panic!("{outcome:?} for unknown client {client_id:?}"));
-            (params, &client.redirect_uris)
+            (params, client)
         }
     };
+    let registered = &client.redirect_uris;
     let sent = get(params, "redirect_uri");
     let check_target = |target: &str| {
         assert!(
@@ -826,16 +853,63 @@ pub fn check_authorize_outcome(
             }
         }
     };
+    let check_step = |p: &PendingAuthorization| {
+        assert_eq!(Some(p.client_id()), get(params, "client_id"));
+        check_target(p.redirect_uri());
+        if p.response_type().code {
+            check_pkce_policy(params, client);
+        }
+    };
     match outcome {
         AuthorizeOutcome::ErrorPage(_) => {}
-        AuthorizeOutcome::Login(p) | AuthorizeOutcome::Consent(p) => {
-            assert_eq!(Some(p.client_id()), get(params, "client_id"));
-            check_target(p.redirect_uri());
+        AuthorizeOutcome::Login(step) => check_step(step.request()),
+        AuthorizeOutcome::Consent(step) => {
+            assert!(had_session, "consent step without a logged-in user");
+            check_step(step.request());
         }
         AuthorizeOutcome::Respond(resp) => {
             check_target(resp.redirect_uri());
             check_response(resp, params, issuer, had_session);
+            if resp.param("code").is_some() {
+                check_pkce_policy(params, client);
+            }
         }
+    }
+}
+
+/// A code request accepted for `client` carried the PKCE its policy asks for.
+fn check_pkce_policy(params: &[(String, String)], client: &KnownClient) {
+    match get(params, "code_challenge") {
+        None => assert!(
+            !client.require_pkce,
+            "code request without PKCE accepted for a client that requires it"
+        ),
+        Some(_) => {
+            let method = get(params, "code_challenge_method").unwrap_or("plain");
+            assert!(
+                method == "S256" || (method == "plain" && client.allows_plain_pkce),
+                "code_challenge_method {method:?} accepted for a client that requires S256"
+            );
+        }
+    }
+}
+
+/// A cancelled login or consent step of a client and redirect URI that are still registered
+/// (and a request that has not expired) answers the client with `access_denied`, nothing else.
+pub fn check_cancelled(outcome: &AuthorizeOutcome) {
+    let AuthorizeOutcome::Respond(resp) = outcome else {
+        panic!("a cancelled step gave {outcome:?}, not a response to the client");
+    };
+    assert_eq!(
+        resp.param("error"),
+        Some("access_denied"),
+        "cancelled: {resp:?}"
+    );
+    for name in ["code", "id_token", "access_token"] {
+        assert!(
+            resp.param(name).is_none(),
+            "{name} in a cancelled request's answer"
+        );
     }
 }
 
@@ -880,8 +954,12 @@ fn check_response(
             assert_eq!(resp.mode(), ResponseMode::FormPost);
             let html = resp.form_post_html();
             let action = format!("action=\"{}\"", escape_html(target));
+            // Count the markup outside the hidden inputs' (escaped) values: a value may well
+            // end in `action=`, which is no attribute.
+            let markup = without_values(&html);
+            assert_eq!(markup.matches("<form").count(), 1, "more than one form");
             assert_eq!(
-                html.matches("action=\"").count(),
+                markup.matches("action=\"").count(),
                 1,
                 "more than one form action"
             );
@@ -949,6 +1027,23 @@ fn check_response(
             assert_eq!(http.header("location"), Some(location.as_str()));
         }
     }
+}
+
+/// `html` with the contents of every `value="…"` attribute removed (escaped values hold no
+/// `"`, so each ends at the next one).
+fn without_values(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find("value=\"") {
+        let (head, tail) = rest.split_at(i + "value=\"".len());
+        out.push_str(head);
+        rest = match tail.find('"') {
+            Some(end) => &tail[end..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,24 +10,23 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 
-use super::manage::{ClientWithSecrets, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::metadata::{validate, MetadataError, MetadataSource};
+use super::manage::{ClientWithSecrets, NewClient, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::metadata::{validate, MetadataError, MetadataErrorKind, MetadataSource};
 use super::{Client, ClientSecret, ClientSettings, GrantType, ResponseType};
 use crate::config::RegistrationPolicy;
 use crate::error::{Error, ErrorKind};
 use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
 use crate::jose::Algorithm;
 use crate::secret::SecretHash;
-use crate::store::SortOrder;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{SortOrder, StoreErrorKind};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// A management API error: `{"error": code, "message": …, "field": …}` with its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementError {
-    /// HTTP status.
-    pub status: u16,
-    /// Stable machine code.
-    pub code: &'static str,
+    /// What went wrong; it gives the stable `error` code and the HTTP status.
+    pub kind: ManagementErrorKind,
     /// For people.
     pub message: String,
     /// The offending field, when one is at fault.
@@ -36,26 +35,100 @@ pub struct ManagementError {
     pub allow: Option<&'static str>,
 }
 
+/// The kinds of management API errors, each with a stable wire code and an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManagementErrorKind {
+    /// The client document is wrong (400; the code says how).
+    Metadata(MetadataErrorKind),
+    /// The body is not a JSON object (400 `invalid_json`).
+    InvalidJson,
+    /// A query parameter is wrong (400 `invalid_parameter`).
+    InvalidParameter,
+    /// The body is too large (413 `too_large`).
+    TooLarge,
+    /// The body is not JSON (415 `unsupported_media_type`).
+    UnsupportedMediaType,
+    /// No such client or secret (404 `not_found`).
+    NotFound,
+    /// The method is not allowed on this path (405 `method_not_allowed`).
+    MethodNotAllowed,
+    /// A client with the same identifier exists, or a concurrent change won (409 `conflict`).
+    Conflict,
+    /// Public clients have no secrets (409 `public_client`).
+    PublicClient,
+    /// The client already holds the most secrets it may (409 `too_many_secrets`).
+    TooManySecrets,
+    /// The store is briefly unavailable (503 `temporarily_unavailable`).
+    Unavailable,
+    /// Something failed on the server (500 `server_error`).
+    ServerError,
+}
+
+impl ManagementErrorKind {
+    /// The stable machine code (`error` member).
+    pub fn code(self) -> &'static str {
+        use ManagementErrorKind as K;
+        match self {
+            K::Metadata(kind) => kind.code(),
+            K::InvalidJson => "invalid_json",
+            K::InvalidParameter => "invalid_parameter",
+            K::TooLarge => "too_large",
+            K::UnsupportedMediaType => "unsupported_media_type",
+            K::NotFound => "not_found",
+            K::MethodNotAllowed => "method_not_allowed",
+            K::Conflict => "conflict",
+            K::PublicClient => "public_client",
+            K::TooManySecrets => "too_many_secrets",
+            K::Unavailable => "temporarily_unavailable",
+            K::ServerError => "server_error",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        use ManagementErrorKind as K;
+        match self {
+            K::Metadata(_) | K::InvalidJson | K::InvalidParameter => 400,
+            K::NotFound => 404,
+            K::MethodNotAllowed => 405,
+            K::Conflict | K::PublicClient | K::TooManySecrets => 409,
+            K::TooLarge => 413,
+            K::UnsupportedMediaType => 415,
+            K::ServerError => 500,
+            K::Unavailable => 503,
+        }
+    }
+}
+
 impl ManagementError {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ManagementErrorKind, message: impl Into<String>) -> Self {
         ManagementError {
-            status,
-            code,
+            kind,
             message: message.into(),
             field: None,
             allow: None,
         }
     }
 
+    pub(crate) fn on_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
     fn method_not_allowed(allow: &'static str) -> Self {
         ManagementError {
             allow: Some(allow),
             ..ManagementError::new(
-                405,
-                "method_not_allowed",
+                ManagementErrorKind::MethodNotAllowed,
                 format!("method not allowed; use {allow}"),
             )
         }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.kind.status()
     }
 
     /// The JSON response.
@@ -68,12 +141,12 @@ impl ManagementError {
             field: Option<&'a str>,
         }
         let body = serde_json::to_vec(&Body {
-            error: self.code,
+            error: self.kind.code(),
             message: &self.message,
             field: self.field.as_deref(),
         })
         .unwrap_or_default();
-        let mut resp = HttpResponse::json(self.status, body).no_store();
+        let mut resp = HttpResponse::json(self.status(), body).no_store();
         if let Some(allow) = self.allow {
             resp = resp.with_header("allow", allow);
         }
@@ -83,26 +156,31 @@ impl ManagementError {
 
 impl From<MetadataError> for ManagementError {
     fn from(e: MetadataError) -> Self {
-        ManagementError {
-            status: 400,
-            code: e.code,
-            message: e.message,
-            field: Some(e.field),
-            allow: None,
-        }
+        ManagementError::new(ManagementErrorKind::Metadata(e.kind), e.message).on_field(e.field)
     }
 }
 
 impl From<Error> for ManagementError {
     fn from(e: Error) -> Self {
-        let conflict = e
-            .cause()
-            .and_then(|c| c.downcast_ref::<crate::store::StoreError>())
-            .is_some_and(|s| s.kind() == crate::store::StoreErrorKind::Conflict);
-        if conflict {
-            ManagementError::new(409, "conflict", "a client with the same identifier exists")
-        } else {
-            ManagementError::new(e.status().max(400), "server_error", e.description())
+        use ManagementErrorKind as K;
+        match e.kind() {
+            ErrorKind::Store(StoreErrorKind::Conflict) => {
+                ManagementError::new(K::Conflict, "a client with the same identifier exists")
+            }
+            ErrorKind::Store(StoreErrorKind::Unavailable) => {
+                ManagementError::new(K::Unavailable, e.description())
+            }
+            ErrorKind::InvalidClientMetadata(reason) => {
+                let (field, message) = reason.split_once(": ").unwrap_or(("", reason));
+                let err =
+                    ManagementError::new(K::Metadata(MetadataErrorKind::InvalidValue), message);
+                if field.is_empty() {
+                    err
+                } else {
+                    err.on_field(field)
+                }
+            }
+            _ => ManagementError::new(K::ServerError, e.description()),
         }
     }
 }
@@ -130,6 +208,7 @@ struct ManagedView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     logo_dark_mode_uri: Option<&'a str>,
     require_pkce: bool,
+    allow_plain_pkce: bool,
     metadata: &'a BTreeMap<String, Value>,
     client_secrets: Vec<SecretView<'a>>,
     date_created: String,
@@ -163,6 +242,7 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         logo_uri: s.logo_uri.as_deref(),
         logo_dark_mode_uri: s.logo_dark_mode_uri.as_deref(),
         require_pkce: s.require_pkce,
+        allow_plain_pkce: s.allow_plain_pkce,
         metadata: &s.metadata,
         client_secrets: client
             .secrets
@@ -230,8 +310,11 @@ struct RegistrationView<'a> {
 fn json_response<T: Serialize>(status: u16, body: &T) -> HttpResponse {
     match serde_json::to_vec(body) {
         Ok(json) => HttpResponse::json(status, json).no_store(),
-        Err(_) => ManagementError::new(500, "server_error", "could not serialise the response")
-            .into_http(),
+        Err(_) => ManagementError::new(
+            ManagementErrorKind::ServerError,
+            "could not serialise the response",
+        )
+        .into_http(),
     }
 }
 
@@ -239,34 +322,30 @@ fn json_response<T: Serialize>(status: u16, body: &T) -> HttpResponse {
 fn json_object(req: &HttpRequest<'_>, max: usize) -> Result<Map<String, Value>, ManagementError> {
     if req.body.len() > max {
         return Err(ManagementError::new(
-            413,
-            "too_large",
+            ManagementErrorKind::TooLarge,
             "the body is too large",
         ));
     }
     if !req.is_json() {
         return Err(ManagementError::new(
-            415,
-            "unsupported_media_type",
+            ManagementErrorKind::UnsupportedMediaType,
             "the body must be application/json",
         ));
     }
     match serde_json::from_slice::<Value>(req.body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ManagementError::new(
-            400,
-            "invalid_json",
+            ManagementErrorKind::InvalidJson,
             "the body must be a JSON object",
         )),
         Err(e) => Err(ManagementError::new(
-            400,
-            "invalid_json",
+            ManagementErrorKind::InvalidJson,
             format!("the body is not valid JSON: {e}"),
         )),
     }
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// The management API: `POST /clients`, `GET /clients`, and `GET`/`PUT`/`DELETE`
     /// `/clients/{id}` (`id` is the management id). The host checks the caller's authority
     /// first.
@@ -286,11 +365,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         req: &HttpRequest<'_>,
         id: Option<&str>,
     ) -> Result<HttpResponse, ManagementError> {
-        let not_found = || ManagementError::new(404, "not_found", "no client with this id");
+        let not_found =
+            || ManagementError::new(ManagementErrorKind::NotFound, "no client with this id");
         match (req.method, id) {
             (Method::Post, None) => {
                 let settings = self.settings_from(req, MetadataSource::Management)?;
-                let created = self.create_client(settings, false).await?;
+                let created = self.create_client(settings, NewClient::new()).await?;
                 Ok(json_response(
                     201,
                     &managed_view(&created.client, created.client_secret.as_deref()),
@@ -299,7 +379,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             (Method::Get, None) => self.list_page(req.query).await,
             (Method::Get, Some(id)) => {
                 let client = self
-                    .clients
+                    .store
                     .client_by_id(id)
                     .await
                     .map_err(Error::from)?
@@ -350,12 +430,15 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         match (req.method, secret_id) {
             (Method::Get, None) => {
                 let client = self
-                    .clients
+                    .store
                     .client_by_id(id)
                     .await
                     .map_err(Error::from)?
                     .ok_or_else(|| {
-                        ManagementError::new(404, "not_found", "no client with this id")
+                        ManagementError::new(
+                            ManagementErrorKind::NotFound,
+                            "no client with this id",
+                        )
                     })?;
                 #[derive(Serialize)]
                 struct Items<'a> {
@@ -370,9 +453,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             }
             (Method::Post, None) => {
                 let doc = json_object(req, self.config.max_json_body)?;
-                let field = |name: &str, message: &str| ManagementError {
-                    field: Some(name.to_owned()),
-                    ..ManagementError::new(400, "invalid_type", message)
+                let wrong = |kind, name: &str, message: &str| {
+                    ManagementError::new(ManagementErrorKind::Metadata(kind), message)
+                        .on_field(name)
+                };
+                let field = |name: &str, message: &str| {
+                    wrong(MetadataErrorKind::InvalidType, name, message)
                 };
                 let name = match doc.get("name") {
                     None | Some(Value::Null) => "secret".to_owned(),
@@ -383,10 +469,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) => {
                         Some(time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-                            ManagementError {
-                                code: "invalid_value",
-                                ..field("expires", "expires must be an RFC 3339 date-time")
-                            }
+                            wrong(
+                                MetadataErrorKind::InvalidValue,
+                                "expires",
+                                "expires must be an RFC 3339 date-time",
+                            )
                         })?)
                     }
                     Some(_) => {
@@ -400,10 +487,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     .keys()
                     .find(|k| !matches!(k.as_str(), "name" | "expires"))
                 {
-                    return Err(ManagementError {
-                        field: Some(unknown.clone()),
-                        ..ManagementError::new(400, "unknown_field", "unknown field")
-                    });
+                    return Err(wrong(
+                        MetadataErrorKind::UnknownField,
+                        unknown,
+                        "unknown field",
+                    ));
                 }
                 let (secret, plaintext) = self.add_client_secret(id, &name, expires).await?;
                 Ok(json_response(201, &secret_view(&secret, Some(&plaintext))))
@@ -418,12 +506,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 
     async fn list_page(&self, query: &str) -> Result<HttpResponse, ManagementError> {
-        let bad = |field: &str, message: &str| ManagementError {
-            field: Some(field.to_owned()),
-            ..ManagementError::new(400, "invalid_parameter", message)
+        let bad = |field: &str, message: &str| {
+            ManagementError::new(ManagementErrorKind::InvalidParameter, message).on_field(field)
         };
-        let params = parse_form(query)
-            .map_err(|e| ManagementError::new(400, "invalid_parameter", e.description()))?;
+        let params = parse_form(query).map_err(|e| {
+            ManagementError::new(ManagementErrorKind::InvalidParameter, e.description())
+        })?;
         let page_size = match params.get("page_size") {
             None => DEFAULT_PAGE_SIZE,
             Some(v) => match v.parse::<usize>() {
@@ -505,7 +593,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        match self.create_client(settings, true).await {
+        match self
+            .create_client(settings, NewClient::new().with_registration_access_token())
+            .await
+        {
             Ok(created) => self.registration_response(201, &created),
             Err(e) => HttpResponse::oauth_error(&e),
         }
@@ -527,7 +618,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Ok(token) => token,
             Err(err) => return HttpResponse::oauth_error(&err),
         };
-        let client = match self.clients.client(client_id).await {
+        let client = match self.store.client(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return unauthorized(),
             Err(e) => return HttpResponse::oauth_error(&e.into()),
@@ -553,12 +644,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                     Err(resp) => return resp,
                 };
                 if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
-                    return registration_error(MetadataError {
-                        field: "client_id".into(),
-                        message: "client_id must be present and match".into(),
-                        redirect_uri: false,
-                        code: "invalid_value",
-                    });
+                    return HttpResponse::oauth_error(
+                        &ErrorKind::InvalidClientMetadata(
+                            "client_id: must be present and match".into(),
+                        )
+                        .into(),
+                    );
                 }
                 let settings = match self.registration_settings(&doc) {
                     Ok(s) => s,
@@ -597,12 +688,16 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         &self,
         req: &HttpRequest<'_>,
     ) -> Result<Map<String, Value>, HttpResponse> {
-        json_object(req, self.config.max_json_body).map_err(|e| match e.status {
-            413 => HttpResponse::oauth_error(&ErrorKind::TooLarge("the request body").into()),
-            415 => HttpResponse::oauth_error(
+        json_object(req, self.config.max_json_body).map_err(|e| match e.kind {
+            ManagementErrorKind::TooLarge => {
+                HttpResponse::oauth_error(&ErrorKind::TooLarge("the request body").into())
+            }
+            ManagementErrorKind::UnsupportedMediaType => HttpResponse::oauth_error(
                 &ErrorKind::UnsupportedMediaType("application/json").into(),
             ),
-            _ => registration_error(e.into_metadata()),
+            _ => HttpResponse::oauth_error(
+                &ErrorKind::InvalidClientMetadata(e.message.into()).into(),
+            ),
         })
     }
 
@@ -638,20 +733,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     }
 }
 
-impl ManagementError {
-    fn into_metadata(self) -> MetadataError {
-        MetadataError {
-            field: self.field.unwrap_or_default(),
-            message: self.message,
-            redirect_uri: false,
-            code: self.code,
-        }
-    }
-}
-
 /// RFC 7591 §3.2.2 error response.
 fn registration_error(e: MetadataError) -> HttpResponse {
-    let kind = if e.redirect_uri {
+    let kind = if e.kind == MetadataErrorKind::InvalidRedirectUri {
         ErrorKind::InvalidRedirectUri(e.to_string().into())
     } else {
         ErrorKind::InvalidClientMetadata(e.to_string().into())

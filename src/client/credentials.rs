@@ -9,7 +9,8 @@ use super::ClientSecret;
 use crate::error::Error;
 use crate::ids::uuid_v7;
 use crate::secret::IssuedSecret;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// Most secrets one client may hold.
 pub const MAX_SECRETS: usize = 10;
@@ -52,7 +53,7 @@ impl<E: Into<Error>> From<E> for CredentialError {
     }
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Add a secret to the client with management id `id`. Returns the stored secret and its
     /// plaintext (to show once).
     pub async fn add_client_secret(
@@ -113,22 +114,18 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
 impl From<CredentialError> for super::ManagementError {
     fn from(e: CredentialError) -> Self {
+        use super::ManagementErrorKind as K;
         let message = e.to_string();
-        let (status, code, field) = match e {
+        let invalid = K::Metadata(super::metadata::MetadataErrorKind::InvalidValue);
+        let err = |kind| super::ManagementError::new(kind, message.clone());
+        match e {
             // A conflict that outlasted the retries is 409, other failures 500.
-            CredentialError::Internal(err) => return super::ManagementError::from(err),
-            CredentialError::NotFound => (404, "not_found", None),
-            CredentialError::PublicClient => (409, "public_client", None),
-            CredentialError::TooMany => (409, "too_many_secrets", None),
-            CredentialError::ExpiryInPast => (400, "invalid_value", Some("expires")),
-            CredentialError::InvalidName => (400, "invalid_value", Some("name")),
-        };
-        super::ManagementError {
-            status,
-            code,
-            message,
-            field: field.map(str::to_owned),
-            allow: None,
+            CredentialError::Internal(err) => super::ManagementError::from(err),
+            CredentialError::NotFound => err(K::NotFound),
+            CredentialError::PublicClient => err(K::PublicClient),
+            CredentialError::TooMany => err(K::TooManySecrets),
+            CredentialError::ExpiryInPast => err(invalid).on_field("expires"),
+            CredentialError::InvalidName => err(invalid).on_field("name"),
         }
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::{Client, ClientSecret, ClientSettings};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::ids::{uuid_v4, uuid_v7};
-use crate::secret::IssuedSecret;
-use crate::store::SortOrder;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::secret::{IssuedSecret, SecretHash};
+use crate::store::{SortOrder, StoreErrorKind};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// A client just created or changed, with the secrets shown this once.
 #[derive(Debug, Clone)]
@@ -24,30 +25,119 @@ pub struct ClientWithSecrets {
     pub registration_access_token: Option<String>,
 }
 
+/// How to create a client: [`Provider::create_client`]'s options.
+///
+/// By default the provider picks a random `client_id` and, for a confidential client, a random
+/// 256-bit secret. A client declared in the host's configuration fixes both, so it keeps them
+/// across restarts:
+///
+/// ```
+/// use opkit::client::NewClient;
+/// let options = NewClient::new()
+///     .client_id("billing-app")
+///     .client_secret("a-long-random-secret-from-the-vault-0123456789");
+/// assert!(!format!("{options:?}").contains("vault"));
+/// ```
+#[derive(Clone, Default)]
+pub struct NewClient {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    registration_access_token: bool,
+}
+
+impl std::fmt::Debug for NewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewClient")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest client secret a host may fix (shorter ones could be guessed).
+pub const MIN_FIXED_SECRET_LEN: usize = 32;
+/// Longest `client_id` a host may fix.
+pub const MAX_CLIENT_ID_LEN: usize = 255;
+
+impl NewClient {
+    /// Random `client_id` and secret.
+    pub fn new() -> NewClient {
+        NewClient::default()
+    }
+
+    /// Use this `client_id`: 1 to 255 printable ASCII characters without spaces (RFC 6749
+    /// appendix A.1 `VSCHAR`s, minus space, so it fits Basic authentication once encoded).
+    pub fn client_id(mut self, client_id: impl Into<String>) -> NewClient {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Use this secret for a confidential client (at least [`MIN_FIXED_SECRET_LEN`] bytes;
+    /// stored as its SHA-256 only). Ignored for public clients.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> NewClient {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Also issue an RFC 7592 registration access token (dynamic registration).
+    pub(crate) fn with_registration_access_token(mut self) -> NewClient {
+        self.registration_access_token = true;
+        self
+    }
+}
+
+/// Whether a host-chosen `client_id` is acceptable.
+fn valid_client_id(id: &str) -> bool {
+    (1..=MAX_CLIENT_ID_LEN).contains(&id.len()) && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
 /// The largest page the management API returns.
 pub const MAX_PAGE_SIZE: usize = 1000;
 /// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
-    /// Create a client with these settings: a time-ordered management `id`, a random
-    /// `client_id` distinct from it, and for confidential clients a 256-bit secret stored as its
-    /// SHA-256 hash.
+impl<S: Store, U: UserStore> Provider<S, U> {
+    /// Create a client with these settings: a time-ordered management `id`, a `client_id`
+    /// distinct from it (random unless `options` fixes it), and for confidential clients a
+    /// secret (a random 256-bit one unless `options` fixes it) stored as its SHA-256 hash. A
+    /// `client_id` in use is a conflict (`invalid_client_metadata`).
     pub async fn create_client(
         &self,
         settings: ClientSettings,
-        with_registration_token: bool,
+        options: NewClient,
     ) -> Result<ClientWithSecrets, Error> {
         let now = self.clock.now();
-        let secret = self.new_secret(&settings, now)?;
-        let registration = if with_registration_token {
+        let client_id = match options.client_id {
+            Some(id) if valid_client_id(&id) => id,
+            Some(_) => {
+                return Err(ErrorKind::InvalidClientMetadata(
+                    "client_id: 1-255 printable ASCII characters without spaces".into(),
+                )
+                .into())
+            }
+            None => uuid_v4(&*self.rng)?,
+        };
+        let secret = match options.client_secret {
+            Some(fixed) if fixed.len() < MIN_FIXED_SECRET_LEN => {
+                return Err(ErrorKind::InvalidClientMetadata(
+                    "client_secret: at least 32 bytes".into(),
+                )
+                .into())
+            }
+            Some(fixed) => self.fixed_secret(&settings, fixed, now)?,
+            None => self.new_secret(&settings, now)?,
+        };
+        let registration = if options.registration_access_token {
             Some(IssuedSecret::generate(&*self.rng)?)
         } else {
             None
         };
         let client = Client {
             id: uuid_v7(&*self.rng, now)?,
-            client_id: uuid_v4(&*self.rng)?,
+            client_id,
             secrets: secret.iter().map(|(s, _)| s.clone()).collect(),
             registration_access_token: registration.as_ref().map(|r| r.hash),
             settings,
@@ -55,7 +145,15 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             date_modified: now,
             revision: 0,
         };
-        self.clients.insert_client(client.clone()).await?;
+        match self.store.insert_client(client.clone()).await {
+            Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                return Err(ErrorKind::InvalidClientMetadata(
+                    "client_id: a client with this client_id exists".into(),
+                )
+                .into())
+            }
+            other => other?,
+        }
         Ok(ClientWithSecrets {
             client,
             client_secret: secret.map(|(_, plaintext)| plaintext),
@@ -105,14 +203,14 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     ) -> Result<Option<(Client, T)>, E> {
         const ATTEMPTS: usize = 8;
         for _ in 0..ATTEMPTS {
-            let Some(existing) = self.clients.client_by_id(id).await.map_err(Error::from)? else {
+            let Some(existing) = self.store.client_by_id(id).await.map_err(Error::from)? else {
                 return Ok(None);
             };
             let now = self.clock.now();
             let mut client = Client::clone(&existing);
             let out = change(&mut client, now)?;
             client.date_modified = now.max(client.date_created);
-            match self.clients.update_client(client.clone()).await {
+            match self.store.update_client(client.clone()).await {
                 Ok(true) => {
                     client.revision += 1;
                     return Ok(Some((client, out)));
@@ -131,10 +229,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// Delete a client (by management `id`) and revoke every grant made to it. Returns the
     /// deleted client.
     pub async fn delete_client(&self, id: &str) -> Result<Option<Arc<Client>>, Error> {
-        let Some(client) = self.clients.delete_client(id).await? else {
+        let Some(client) = self.store.delete_client(id).await? else {
             return Ok(None);
         };
-        self.grants.revoke_grants(&client.client_id, None).await?;
+        self.store.revoke_grants(&client.client_id, None).await?;
         Ok(Some(client))
     }
 
@@ -146,7 +244,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         order: SortOrder,
     ) -> Result<Vec<Arc<Client>>, Error> {
         Ok(self
-            .clients
+            .store
             .list_clients(after, page_size.clamp(1, MAX_PAGE_SIZE), order)
             .await?)
     }
@@ -160,13 +258,26 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             return Ok(None);
         }
         let issued = IssuedSecret::generate(&*self.rng)?;
+        self.fixed_secret(settings, issued.plaintext, now)
+    }
+
+    /// A confidential client's first secret, `plaintext`, as stored (its hash) and shown.
+    fn fixed_secret(
+        &self,
+        settings: &ClientSettings,
+        plaintext: String,
+        now: OffsetDateTime,
+    ) -> Result<Option<(ClientSecret, String)>, Error> {
+        if !settings.token_endpoint_auth_method.is_confidential() {
+            return Ok(None);
+        }
         let secret = ClientSecret {
             id: uuid_v7(&*self.rng, now)?,
             name: "default".to_owned(),
-            hash: issued.hash,
+            hash: SecretHash::of(&plaintext),
             created_at: now,
             expires_at: None,
         };
-        Ok(Some((secret, issued.plaintext)))
+        Ok(Some((secret, plaintext)))
     }
 }

@@ -26,30 +26,70 @@ pub struct MetadataError {
     pub field: String,
     /// What is wrong, for people.
     pub message: String,
-    /// Whether the fault is a redirect URI (`invalid_redirect_uri` in RFC 7591) rather than
-    /// other metadata (`invalid_client_metadata`).
-    pub redirect_uri: bool,
-    /// A stable machine code for the management API.
-    pub code: &'static str,
+    /// What kind of fault.
+    pub kind: MetadataErrorKind,
+}
+
+/// What is wrong with a client metadata document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataErrorKind {
+    /// A required field is missing.
+    MissingField,
+    /// A field has the wrong JSON type.
+    InvalidType,
+    /// A field's value is not acceptable.
+    InvalidValue,
+    /// The management API does not know this field.
+    UnknownField,
+    /// A redirect URI is not acceptable (`invalid_redirect_uri` in RFC 7591).
+    InvalidRedirectUri,
+}
+
+impl MetadataErrorKind {
+    /// The stable machine code of the management API.
+    pub fn code(self) -> &'static str {
+        match self {
+            MetadataErrorKind::MissingField => "missing_field",
+            MetadataErrorKind::InvalidType => "invalid_type",
+            MetadataErrorKind::InvalidValue => "invalid_value",
+            MetadataErrorKind::UnknownField => "unknown_field",
+            MetadataErrorKind::InvalidRedirectUri => "invalid_redirect_uri",
+        }
+    }
 }
 
 impl MetadataError {
-    fn new(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(field: &str, kind: MetadataErrorKind, message: impl Into<String>) -> Self {
         MetadataError {
             field: field.to_owned(),
             message: message.into(),
-            redirect_uri: false,
-            code,
+            kind,
         }
     }
     fn missing(field: &str) -> Self {
-        Self::new(field, "missing_field", format!("{field} is required"))
+        Self::new(
+            field,
+            MetadataErrorKind::MissingField,
+            format!("{field} is required"),
+        )
     }
     fn wrong_type(field: &str, want: &str) -> Self {
-        Self::new(field, "invalid_type", format!("{field} must be {want}"))
+        Self::new(
+            field,
+            MetadataErrorKind::InvalidType,
+            format!("{field} must be {want}"),
+        )
     }
     fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::new(field, "invalid_value", message)
+        Self::new(field, MetadataErrorKind::InvalidValue, message)
+    }
+    fn redirect_uri(message: impl Into<String>) -> Self {
+        Self::new(
+            "redirect_uris",
+            MetadataErrorKind::InvalidRedirectUri,
+            message,
+        )
     }
 }
 
@@ -106,7 +146,7 @@ const REGISTRATION_KNOWN: [&str; 12] = [
 /// Validate metadata into settings.
 ///
 /// ```
-/// use opkit::client::metadata::{validate, MetadataSource};
+/// use opkit::client::metadata::{validate, MetadataErrorKind, MetadataSource};
 /// let json = serde_json::json!({
 ///     "name": "My app",
 ///     "redirect_uris": ["https://app.example/cb"],
@@ -118,7 +158,7 @@ const REGISTRATION_KNOWN: [&str; 12] = [
 ///
 /// let bad = serde_json::json!({"redirect_uris": ["http://app.example/cb"]});
 /// let err = validate(bad.as_object().unwrap(), MetadataSource::Registration, false).unwrap_err();
-/// assert!(err.redirect_uri);
+/// assert_eq!(err.kind, MetadataErrorKind::InvalidRedirectUri);
 /// ```
 pub fn validate(
     doc: &Map<String, Value>,
@@ -181,23 +221,16 @@ pub fn validate(
         None => Vec::new(),
     };
     for uri in &redirect_uris {
-        validate_redirect_uri(uri).map_err(|e| MetadataError {
-            redirect_uri: true,
-            ..MetadataError::new(
-                "redirect_uris",
-                "invalid_redirect_uri",
-                format!("{e}: {}", shorten(uri)),
-            )
-        })?;
+        validate_redirect_uri(uri)
+            .map_err(|e| MetadataError::redirect_uri(format!("{e}: {}", shorten(uri))))?;
     }
     let needs_redirect = grant_types
         .iter()
         .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
     if needs_redirect && redirect_uris.is_empty() {
-        return Err(MetadataError {
-            redirect_uri: true,
-            ..MetadataError::new("redirect_uris", "invalid_redirect_uri", "at least one redirect URI is required for the authorization code and implicit grants")
-        });
+        return Err(MetadataError::redirect_uri(
+            "at least one redirect URI is required for the authorization code and implicit grants",
+        ));
     }
 
     let post_logout_redirect_uris =
@@ -257,11 +290,18 @@ pub fn validate(
             format!("at most {MAX_DESCRIPTION} characters"),
         ));
     }
-    let require_pkce = match doc.get("require_pkce") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(MetadataError::wrong_type("require_pkce", "a boolean")),
-    } || !auth_method.is_confidential();
+    // PKCE is required unless the administrator exempts a confidential client; dynamically
+    // registered clients cannot exempt themselves.
+    let require_pkce = !management
+        || !auth_method.is_confidential()
+        || opt_bool(doc, "require_pkce")?.unwrap_or(true);
+    let allow_plain_pkce = management && opt_bool(doc, "allow_plain_pkce")?.unwrap_or(false);
+    if allow_plain_pkce && !auth_method.is_confidential() {
+        return Err(MetadataError::invalid(
+            "allow_plain_pkce",
+            "public clients must use S256",
+        ));
+    }
 
     let metadata = if management {
         match doc.get("metadata") {
@@ -287,6 +327,7 @@ pub fn validate(
             "logo_uri",
             "logo_dark_mode_uri",
             "require_pkce",
+            "allow_plain_pkce",
             "metadata",
         ];
         if let Some(unknown) = doc
@@ -295,7 +336,7 @@ pub fn validate(
         {
             return Err(MetadataError::new(
                 unknown,
-                "unknown_field",
+                MetadataErrorKind::UnknownField,
                 "unknown field",
             ));
         }
@@ -315,6 +356,7 @@ pub fn validate(
         logo_uri,
         logo_dark_mode_uri,
         require_pkce,
+        allow_plain_pkce,
         metadata,
     })
 }
@@ -514,6 +556,14 @@ fn validate_origin(origin: &str) -> Result<(), MetadataError> {
     Ok(())
 }
 
+fn opt_bool(doc: &Map<String, Value>, field: &str) -> Result<Option<bool>, MetadataError> {
+    match doc.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(MetadataError::wrong_type(field, "a boolean")),
+    }
+}
+
 fn opt_string(doc: &Map<String, Value>, field: &str) -> Result<Option<String>, MetadataError> {
     match doc.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -594,7 +644,10 @@ mod tests {
             let mut v = base();
             v.as_object_mut().unwrap().remove(field);
             let err = mgmt(v).unwrap_err();
-            assert_eq!((err.field.as_str(), err.code), (field, "missing_field"));
+            assert_eq!(
+                (err.field.as_str(), err.kind.code()),
+                (field, "missing_field")
+            );
         }
     }
 
@@ -605,7 +658,7 @@ mod tests {
         v["date_created"] = json!("2020-01-01T00:00:00Z");
         assert!(mgmt(v.clone()).is_ok());
         v["colour"] = json!("blue");
-        assert_eq!(mgmt(v).unwrap_err().code, "unknown_field");
+        assert_eq!(mgmt(v).unwrap_err().kind, MetadataErrorKind::UnknownField);
     }
 
     #[test]
@@ -677,7 +730,7 @@ mod tests {
     fn registration_refuses_unsupported_features() {
         let err = reg(json!({"redirect_uris": ["https://rp.example/cb"], "id_token_encrypted_response_alg": "RSA-OAEP"})).unwrap_err();
         assert_eq!(err.field, "id_token_encrypted_response_alg");
-        assert!(!err.redirect_uri);
+        assert_ne!(err.kind, MetadataErrorKind::InvalidRedirectUri);
     }
 
     #[test]

@@ -317,6 +317,12 @@ impl Client {
     pub fn is_public(&self) -> bool {
         !self.settings.token_endpoint_auth_method.is_confidential()
     }
+
+    /// Whether `code_challenge_method=plain` is accepted from it: only when configured so, and
+    /// never for a public client.
+    pub fn allows_plain_pkce(&self) -> bool {
+        self.settings.allow_plain_pkce && !self.is_public()
+    }
 }
 
 /// The validated, administrator-controlled settings of a client.
@@ -346,9 +352,13 @@ pub struct ClientSettings {
     pub logo_uri: Option<String>,
     /// Logo URL for dark backgrounds.
     pub logo_dark_mode_uri: Option<String>,
-    /// Whether authorization requests must carry a PKCE challenge (always true for public
-    /// clients).
+    /// Whether authorization requests must carry a PKCE challenge: true unless the
+    /// administrator exempted a confidential client (always true for public clients).
     pub require_pkce: bool,
+    /// Whether this (confidential) client may use `code_challenge_method=plain` instead of
+    /// `S256` (default false; never for public clients).
+    #[serde(default)]
+    pub allow_plain_pkce: bool,
     /// Free-form metadata kept and returned as given.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }

@@ -11,13 +11,14 @@ use crate::error::{Error, ErrorKind};
 use crate::host::Attempt;
 use crate::http::{parse_basic_authorization, FormParams, HttpRequest};
 use crate::secret::SecretHash;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 fn failed(reason: &'static str) -> Error {
     Error::new(ErrorKind::ClientAuthenticationFailed(reason))
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Authenticate the client of a token-endpoint-style request.
     pub(crate) async fn authenticate_client(
         &self,
@@ -70,7 +71,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             ),
         };
         let client = self
-            .clients
+            .store
             .client(client_id)
             .await?
             .ok_or_else(|| failed("unknown client"))?;

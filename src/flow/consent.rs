@@ -1,13 +1,14 @@
 //! Withdrawing consent.
 
 use crate::error::Error;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Withdraw `subject`'s consent to `client_id` and revoke every grant (codes, access and
     /// refresh tokens) the user made to that client. Returns how many grants were revoked.
     pub async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<u64, Error> {
-        self.grants.delete_consent(subject, client_id).await?;
-        Ok(self.grants.revoke_grants(client_id, Some(subject)).await?)
+        self.store.delete_consent(subject, client_id).await?;
+        Ok(self.store.revoke_grants(client_id, Some(subject)).await?)
     }
 }

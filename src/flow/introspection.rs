@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::secret::SecretHash;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 #[derive(Serialize, Default)]
 struct Introspection<'a> {
@@ -31,7 +32,7 @@ struct Introspection<'a> {
     jti: Option<&'a str>,
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// `POST` the introspection endpoint: `token`, optional `token_type_hint`, with client
     /// authentication by a confidential client. Access tokens of any client are described;
     /// refresh tokens only to the client they were issued to.
@@ -68,10 +69,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             });
         }
         let now = self.clock.now();
-        if let Some(found) = self.grants.refresh_token(&SecretHash::of(token)).await? {
+        if let Some(found) = self.store.refresh_token(&SecretHash::of(token)).await? {
             let r = &found.record;
             let grant_active = self
-                .grants
+                .store
                 .grant(&r.grant_id)
                 .await?
                 .is_some_and(|g| g.is_active_at(now));

@@ -1,6 +1,6 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 //!
-//! [`Provider::end_session`] validates the request: `id_token_hint` (an ID token this provider
+//! [`Provider::logout_request`] validates the request: `id_token_hint` (an ID token this provider
 //! issued, expired or not), `client_id`, `post_logout_redirect_uri` (honoured only when
 //! registered for that client), `state`. Errors are shown to the user, never redirected. The host
 //! then asks the user to confirm when the request is not verifiably from the client
@@ -11,9 +11,10 @@
 use std::future::Future;
 
 use crate::error::{Error, ErrorKind};
-use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
+use crate::http::{parse_form, HttpRequest, HttpResponse, ParamsFrom};
 use crate::store::StoreError;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// The host's side of logout: end the user's login session.
 pub trait EndSession: Send + Sync {
@@ -88,29 +89,10 @@ impl LogoutOutcome {
     }
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Validate a request at the end-session endpoint (GET query or POST form).
-    pub async fn end_session(&self, req: &HttpRequest<'_>) -> Result<LogoutRequest, Error> {
-        let raw = match req.method {
-            Method::Get => req.query,
-            Method::Post if req.is_form() => {
-                if req.body.len() > self.config.max_query {
-                    return Err(ErrorKind::TooLarge("the request body").into());
-                }
-                std::str::from_utf8(req.body)
-                    .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?
-            }
-            Method::Post => {
-                return Err(
-                    ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into(),
-                )
-            }
-            _ => return Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
-        };
-        if raw.len() > self.config.max_query {
-            return Err(ErrorKind::TooLarge("the query string").into());
-        }
-        let params = parse_form(raw)?;
+    pub async fn logout_request(&self, req: &HttpRequest<'_>) -> Result<LogoutRequest, Error> {
+        let params = parse_form(req.params_text(ParamsFrom::GetOrPost, &self.config)?)?;
         let invalid = |name: &'static str, reason: &'static str| {
             Error::new(ErrorKind::InvalidParameter {
                 name,
@@ -137,7 +119,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         };
         let client = match &client_id {
             Some(id) => Some(
-                self.clients
+                self.store
                     .client(id)
                     .await?
                     .ok_or(ErrorKind::UnknownClient)?,

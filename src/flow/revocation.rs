@@ -5,10 +5,11 @@
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::secret::SecretHash;
+use crate::store::{Store, UserStore};
 use crate::token::AccessTokenClaims;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::Provider;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// `POST` the revocation endpoint: `token`, optional `token_type_hint`
     /// (`access_token` or `refresh_token`), with client authentication.
     pub async fn revoke(&self, req: &HttpRequest<'_>) -> HttpResponse {
@@ -40,9 +41,9 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
     /// Whether `token` was a refresh token (of this client, then revoked with its family).
     async fn revoke_refresh_token(&self, token: &str, client_id: &str) -> Result<bool, Error> {
-        match self.grants.refresh_token(&SecretHash::of(token)).await? {
+        match self.store.refresh_token(&SecretHash::of(token)).await? {
             Some(found) if found.record.client_id == client_id => {
-                self.grants.revoke_grant(&found.record.grant_id).await?;
+                self.store.revoke_grant(&found.record.grant_id).await?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -51,7 +52,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
     /// Whether `token` was one of our access tokens for this client (then revoked).
     async fn revoke_access_token(&self, token: &str, client_id: &str) -> Result<bool, Error> {
-        let Ok(jws) = self.keys.verify(token) else {
+        let Ok(jws) = self.keys().verify(token) else {
             return Ok(false);
         };
         let Ok(claims) = serde_json::from_slice::<AccessTokenClaims>(jws.payload()) else {
@@ -62,7 +63,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
         let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.exp)
             .unwrap_or_else(|_| self.clock.now() + self.config.access_token_ttl);
-        self.grants
+        self.store
             .revoke_access_token(&claims.jti, expires_at)
             .await?;
         Ok(true)

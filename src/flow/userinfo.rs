@@ -9,7 +9,8 @@ use crate::claims::ScopedClaims;
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::scope::{self, Scopes};
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 #[derive(Serialize)]
 struct UserInfo<'a> {
@@ -18,7 +19,7 @@ struct UserInfo<'a> {
     claims: ScopedClaims<'a>,
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// `GET` or `POST` the UserInfo endpoint. A bad, expired or revoked token gets 401 with
     /// `WWW-Authenticate: Bearer error="invalid_token"`.
     pub async fn userinfo(&self, req: &HttpRequest<'_>) -> HttpResponse {

@@ -5,12 +5,13 @@
 
 use super::{HttpRequest, HttpResponse, Method};
 use crate::error::Error;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// Longest `Origin` header considered.
 const MAX_ORIGIN: usize = 512;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// The request's `Origin`, if some client allows it.
     pub async fn allowed_origin<'a>(
         &self,
@@ -28,7 +29,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         if origin.len() > MAX_ORIGIN || origin == "null" {
             return Ok(None);
         }
-        Ok(self.clients.origin_allowed(origin).await?.then_some(origin))
+        Ok(self.store.origin_allowed(origin).await?.then_some(origin))
     }
 
     /// Answer a CORS preflight (`OPTIONS`): `204` with the allow headers for an allowed origin,

@@ -11,5 +11,6 @@ mod response;
 
 pub use basic::{parse_basic_authorization, BasicCredentials};
 pub use form::{parse_form, parse_form_keep_first, FormParams};
+pub(crate) use request::ParamsFrom;
 pub use request::{HttpRequest, Method};
 pub use response::HttpResponse;

@@ -111,6 +111,53 @@ impl<'a> HttpRequest<'a> {
     }
 }
 
+/// Which HTTP methods an endpoint takes its parameters from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamsFrom {
+    /// A POST form body only (token, revocation, introspection).
+    Post,
+    /// A GET query or a POST form body (authorization, end-session).
+    GetOrPost,
+}
+
+impl<'a> HttpRequest<'a> {
+    /// The form-encoded parameter text of the request: a GET query or a POST
+    /// `application/x-www-form-urlencoded` body, as `from` allows. This is the one reader of
+    /// parameters and its one limit policy: a query string is at most `config.max_query`
+    /// bytes, a form body at most `config.max_form_body`; the body must be UTF-8. Other methods
+    /// are `405` with the allowed ones named.
+    pub(crate) fn params_text(
+        &self,
+        from: ParamsFrom,
+        config: &crate::Config,
+    ) -> Result<&'a str, crate::error::Error> {
+        use crate::error::ErrorKind;
+        match (self.method, from) {
+            (Method::Get, ParamsFrom::GetOrPost) => {
+                if self.query.len() > config.max_query {
+                    return Err(ErrorKind::TooLarge("the query string").into());
+                }
+                Ok(self.query)
+            }
+            (Method::Post, _) => {
+                if self.body.len() > config.max_form_body {
+                    return Err(ErrorKind::TooLarge("the request body").into());
+                }
+                if !self.is_form() {
+                    return Err(ErrorKind::UnsupportedMediaType(
+                        "application/x-www-form-urlencoded",
+                    )
+                    .into());
+                }
+                std::str::from_utf8(self.body)
+                    .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()).into())
+            }
+            (_, ParamsFrom::Post) => Err(ErrorKind::MethodNotAllowed("POST").into()),
+            (_, ParamsFrom::GetOrPost) => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
+        }
+    }
+}
+
 /// The media type of a Content-Type value, without parameters or surrounding blanks.
 fn media_type(value: &[u8]) -> &[u8] {
     let end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
@@ -161,7 +208,7 @@ impl<'a> HttpRequest<'a> {
 
 impl<'a> HttpRequest<'a> {
     /// The bearer token of the `Authorization` header, or the RFC 6750 §3.1 error: no token (or
-    /// another scheme) is [`ErrorKind::MissingToken`], a second `Authorization` header is
+    /// another scheme) is [`ErrorKind::MissingToken`](crate::ErrorKind::MissingToken), a second `Authorization` header is
     /// `invalid_request`, a malformed token is `invalid_token`.
     pub fn require_bearer(&self) -> Result<&'a str, crate::error::Error> {
         use crate::error::ErrorKind;

@@ -1,6 +1,9 @@
 //! The provider's signing keys: one active key per algorithm, older keys kept for verification.
 
 use std::fmt;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
 
 use super::b64;
 use super::jwk::Jwks;
@@ -30,11 +33,15 @@ use crate::host::Rng;
 /// assert_eq!(keys.jwks().keys.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Default)]
+///
+/// Cloning is cheap: the keys themselves are shared, not copied.
+#[derive(Default, Clone)]
 pub struct KeySet {
-    keys: Vec<SigningKey>,
+    keys: Vec<Arc<SigningKey>>,
     /// Index into `keys` of each algorithm's active key.
     active: Vec<(Algorithm, usize)>,
+    /// Keys no longer active, by `kid`, and when the last token they signed expires.
+    retired: Vec<(String, OffsetDateTime)>,
 }
 
 impl fmt::Debug for KeySet {
@@ -47,6 +54,7 @@ impl fmt::Debug for KeySet {
         f.debug_struct("KeySet")
             .field("keys", &self.keys)
             .field("active", &active)
+            .field("retired", &self.retired)
             .finish()
     }
 }
@@ -85,7 +93,7 @@ impl KeySet {
             return Err(KeyError::DuplicateKid(key.kid().to_owned()));
         }
         let alg = key.alg();
-        self.keys.push(key);
+        self.keys.push(Arc::new(key));
         if self.active_index(alg).is_none() {
             self.active.push((alg, self.keys.len() - 1));
         }
@@ -110,6 +118,54 @@ impl KeySet {
         Ok(())
     }
 
+    /// Makes the key `kid` its algorithm's active signing key, as [`KeySet::set_active`] does,
+    /// and schedules the key it replaces for removal once every token it signed has expired:
+    /// [`KeySet::drop_retired`] at or after `now + keep_for` removes it. `keep_for` is the longest
+    /// lifetime of a token signed with it ([`Config::longest_token_lifetime`](crate::Config::longest_token_lifetime)).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::UnknownKid`] if no key has this `kid`.
+    pub fn activate(
+        &mut self,
+        kid: &str,
+        now: OffsetDateTime,
+        keep_for: Duration,
+    ) -> Result<(), KeyError> {
+        let index = self
+            .position(kid)
+            .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
+        let previous = self
+            .active(self.keys[index].alg())
+            .map(|k| k.kid().to_owned())
+            .filter(|previous| previous != kid);
+        self.set_active(kid)?;
+        self.retired.retain(|(k, _)| k != kid);
+        if let Some(previous) = previous {
+            self.retired.push((previous, now + keep_for));
+        }
+        Ok(())
+    }
+
+    /// Removes the keys [`KeySet::activate`] retired whose tokens have all expired at `now`,
+    /// returning their `kid`s. A retired key that was made active again is kept.
+    pub fn drop_retired(&mut self, now: OffsetDateTime) -> Vec<String> {
+        let due: Vec<String> = self
+            .retired
+            .iter()
+            .filter(|(_, until)| *until <= now)
+            .map(|(kid, _)| kid.clone())
+            .collect();
+        let mut dropped = Vec::new();
+        for kid in due {
+            self.retired.retain(|(k, _)| *k != kid);
+            if self.retire(&kid).is_ok() {
+                dropped.push(kid);
+            }
+        }
+        dropped
+    }
+
     /// Removes a key that is no longer active: the last step of a rotation, once no unexpired
     /// token signed with it remains. Tokens signed with it stop verifying.
     ///
@@ -117,7 +173,7 @@ impl KeySet {
     ///
     /// [`KeyError::UnknownKid`] if no key has this `kid`, [`KeyError::KeyIsActive`] if it is
     /// its algorithm's active key (use [`KeySet::remove`] to drop it anyway).
-    pub fn retire(&mut self, kid: &str) -> Result<SigningKey, KeyError> {
+    pub fn retire(&mut self, kid: &str) -> Result<Arc<SigningKey>, KeyError> {
         let index = self
             .position(kid)
             .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
@@ -130,13 +186,14 @@ impl KeySet {
     /// Removes a key unconditionally. If it was its algorithm's active key, that algorithm has
     /// no active key afterwards (it drops out of [`KeySet::algorithms`]) until another key of
     /// it is activated or inserted.
-    pub fn remove(&mut self, kid: &str) -> Option<SigningKey> {
+    pub fn remove(&mut self, kid: &str) -> Option<Arc<SigningKey>> {
         let index = self.position(kid)?;
         Some(self.remove_at(index))
     }
 
-    fn remove_at(&mut self, index: usize) -> SigningKey {
+    fn remove_at(&mut self, index: usize) -> Arc<SigningKey> {
         let key = self.keys.remove(index);
+        self.retired.retain(|(kid, _)| kid != key.kid());
         self.active.retain(|&(_, i)| i != index);
         for slot in &mut self.active {
             if slot.1 > index {
@@ -157,13 +214,15 @@ impl KeySet {
     /// The active signing key for `alg`, if there is one.
     #[must_use]
     pub fn active(&self, alg: Algorithm) -> Option<&SigningKey> {
-        self.active_index(alg).and_then(|i| self.keys.get(i))
+        self.active_index(alg)
+            .and_then(|i| self.keys.get(i))
+            .map(|k| &**k)
     }
 
     /// The key with this `kid`, active or not.
     #[must_use]
     pub fn get(&self, kid: &str) -> Option<&SigningKey> {
-        self.keys.iter().find(|k| k.kid() == kid)
+        self.keys.iter().find(|k| k.kid() == kid).map(|k| &**k)
     }
 
     /// The algorithms that have an active key, in [`Algorithm::ALL`] order.
@@ -175,7 +234,7 @@ impl KeySet {
 
     /// Every key, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &SigningKey> + '_ {
-        self.keys.iter()
+        self.keys.iter().map(|k| &**k)
     }
 
     /// The number of keys.

@@ -1,22 +1,27 @@
 //! Storage traits the host implements, and the in-memory default.
 //!
-//! Three concerns, three traits: [`ClientStore`] (registered clients), [`GrantStore`]
-//! (grants, authorization codes, refresh tokens, consents and revoked access tokens) and
-//! [`UserStore`] (claims by subject, password checks). Every method returns a `Send` future so a
-//! host can back it with PostgreSQL or Redis; the core awaits nothing else and pulls in no async
-//! runtime.
+//! One trait per concern, fosite-style: [`ClientStore`] (registered clients), [`GrantStore`]
+//! (grants and their revocation), [`CodeStore`] (authorization codes), [`RefreshTokenStore`]
+//! (refresh tokens and their rotation), [`ConsentStore`] (standing consents),
+//! [`RevokedTokenStore`] (access tokens revoked before they expire) and [`UserStore`] (claims by
+//! subject, password checks). [`Store`] is all of them but users in one bound, implemented
+//! automatically. Every method returns a `Send` future so a host can back it with PostgreSQL or
+//! Redis; the core awaits nothing else and pulls in no async runtime.
 //!
 //! # Contracts every implementation keeps
 //!
-//! * Stores see only [`SecretHash`](crate::secret::SecretHash)es of codes, refresh tokens,
+//! * Stores see only [`SecretHash`]es of codes, refresh tokens,
 //!   client secrets and registration access tokens, never the plaintext.
-//! * [`GrantStore::redeem_code`] is atomic: of any number of concurrent calls for one code, at
+//! * [`CodeStore::redeem_code`] is atomic: of any number of concurrent calls for one code, at
 //!   most one returns [`CodeRedemption::Redeemed`].
-//! * [`GrantStore::rotate_refresh_token`] is atomic: of any number of concurrent calls for one
+//! * [`RefreshTokenStore::rotate_refresh_token`] is atomic: of any number of concurrent calls for one
 //!   token, at most one returns [`RefreshRotation::Rotated`]; a family has at most one active
 //!   token.
 //! * Every code, refresh token and access token carries the id of its [`Grant`]; revoking the
 //!   grant ([`GrantStore::revoke_grant`]) makes all of them unusable in one call.
+//!
+//! * Every concern whose records expire has a bounded `purge_…(now, limit)`; [`Store::purge_expired`]
+//!   runs them all.
 //!
 //! `opkit::test_kit` (feature `test-kit`) checks these contracts against any implementation.
 
@@ -31,6 +36,7 @@ use time::OffsetDateTime;
 
 use crate::claims::UserClaims;
 use crate::client::Client;
+use crate::secret::SecretHash;
 
 pub use memory::{MemoryStats, MemoryStore, MemoryUsers};
 pub use records::{
@@ -51,8 +57,12 @@ pub struct StoreError {
 pub enum StoreErrorKind {
     /// A record with the same unique key exists (insert only).
     Conflict,
-    /// The backend is unreachable or failed.
+    /// The backend failed.
     Backend,
+    /// The backend is briefly unable to serve (unreachable, overloaded, a serialization
+    /// failure that retrying did not resolve): the client is told to retry
+    /// (`temporarily_unavailable`, 503).
+    Unavailable,
 }
 
 impl StoreError {
@@ -60,6 +70,14 @@ impl StoreError {
     pub fn new(message: impl Into<String>) -> Self {
         StoreError {
             kind: StoreErrorKind::Backend,
+            message: message.into(),
+        }
+    }
+
+    /// A transient failure: the caller may retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        StoreError {
+            kind: StoreErrorKind::Unavailable,
             message: message.into(),
         }
     }
@@ -164,13 +182,15 @@ pub trait ClientStore: Send + Sync {
     fn origin_allowed(&self, origin: &str) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
-/// Grants and everything issued under them.
+/// Grants: one user's (or, for client credentials, one client's) authorization of a client.
 ///
-/// SQL sketch: `grants(id PK, client_id, subject, scopes, created_at, expires_at, revoked_at)`,
-/// `codes(hash BYTEA PK, grant_id FK, doc, expires_at, redeemed_at)`,
-/// `refresh_tokens(hash BYTEA PK, grant_id FK, doc, expires_at, rotated_at)`,
-/// `consents(subject, client_id, scopes, PRIMARY KEY (subject, client_id))`,
-/// `revoked_access_tokens(jti PK, expires_at)`.
+/// Every code, refresh token and access token carries the id of its grant, and the core checks
+/// that the grant is active before it honours any of them: revoking the grant
+/// ([`GrantStore::revoke_grant`]) makes all of them unusable in one call, whichever stores
+/// hold the codes and tokens.
+///
+/// SQL sketch: `grants(id PRIMARY KEY, client_id, subject, scopes, auth_time, created_at,
+/// expires_at, revoked)` with an index on `(client_id, subject)` and one on `expires_at`.
 pub trait GrantStore: Send + Sync {
     /// Record a new grant. A duplicate id is a conflict: re-creating a revoked grant must never
     /// bring it back.
@@ -178,7 +198,7 @@ pub trait GrantStore: Send + Sync {
     /// SQL: `INSERT INTO grants …`.
     fn create_grant(&self, grant: Grant) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// The grant with this id, revoked or not (`None` once deleted or purged).
+    /// The grant with this id, revoked or not (`None` once purged).
     ///
     /// SQL: `SELECT … FROM grants WHERE id = $1`.
     fn grant(&self, id: &GrantId) -> impl Future<Output = StoreResult<Option<Grant>>> + Send;
@@ -186,38 +206,72 @@ pub trait GrantStore: Send + Sync {
     /// Revoke a grant: every code, refresh token and access token carrying its id stops working.
     /// Idempotent.
     ///
-    /// SQL: `UPDATE grants SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL` (and
-    /// optionally `DELETE FROM refresh_tokens WHERE grant_id = $1`).
+    /// SQL: `UPDATE grants SET revoked = true WHERE id = $1`.
     fn revoke_grant(&self, id: &GrantId) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Revoke every grant of a client, or of one subject at a client (consent withdrawn, client
     /// deleted). Returns how many were revoked.
     ///
-    /// SQL: `UPDATE grants SET revoked_at = now() WHERE client_id = $1 [AND subject = $2] AND
-    /// revoked_at IS NULL`.
+    /// SQL: `UPDATE grants SET revoked = true WHERE client_id = $1 [AND subject = $2] AND NOT
+    /// revoked`.
     fn revoke_grants(
         &self,
         client_id: &str,
         subject: Option<&str>,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 
+    /// Remove at most `limit` grants whose `expires_at` is at or before `now`, returning how
+    /// many were removed (the caller repeats while the answer equals `limit`). A grant is
+    /// purged only after everything issued under it has expired, since `expires_at` bounds them.
+    ///
+    /// SQL: `DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at <= $1
+    /// LIMIT $2)`.
+    fn purge_expired_grants(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+/// Authorization codes: `Issued → Redeemed`, exactly once.
+///
+/// SQL sketch: `codes(hash BYTEA PRIMARY KEY, grant_id, doc, expires_at, redeemed)`.
+pub trait CodeStore: Send + Sync {
     /// Store a new authorization code (a duplicate hash is a conflict).
     ///
     /// SQL: `INSERT INTO codes …`.
     fn put_code(&self, code: CodeRecord) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Mark a code redeemed and return it — atomically, so it succeeds at most once. A code
-    /// already redeemed yields [`CodeRedemption::Replayed`] with its grant id (the caller
-    /// revokes the grant); an unknown code yields [`CodeRedemption::Unknown`]. Expiry is checked
-    /// by the caller.
+    /// Mark a code redeemed and return it — atomically, so of any number of concurrent calls
+    /// for one code at most one returns [`CodeRedemption::Redeemed`]. A code already redeemed
+    /// yields [`CodeRedemption::Replayed`] with its grant id (the caller revokes the grant); an
+    /// unknown code yields [`CodeRedemption::Unknown`]. Expiry is checked by the caller, so a
+    /// redeemed code must be kept until it expires for a replay to be recognised.
     ///
-    /// SQL: `UPDATE codes SET redeemed_at = now() WHERE hash = $1 AND redeemed_at IS NULL
-    /// RETURNING doc`; on no row, `SELECT grant_id FROM codes WHERE hash = $1`.
+    /// SQL: `UPDATE codes SET redeemed = true WHERE hash = $1 AND NOT redeemed RETURNING doc`;
+    /// on no row, `SELECT grant_id FROM codes WHERE hash = $1`.
     fn redeem_code(
         &self,
-        hash: &crate::secret::SecretHash,
+        hash: &SecretHash,
     ) -> impl Future<Output = StoreResult<CodeRedemption>> + Send;
 
+    /// Remove at most `limit` codes, redeemed or not, whose `expires_at` is at or before `now`;
+    /// returns how many.
+    ///
+    /// SQL: `DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at <= $1
+    /// LIMIT $2)`.
+    fn purge_expired_codes(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+/// Refresh tokens: `Active → Rotated`, with reuse detected.
+///
+/// SQL sketch: `refresh_tokens(hash BYTEA PRIMARY KEY, grant_id, doc, expires_at, rotated)`
+/// with an index on `grant_id`.
+pub trait RefreshTokenStore: Send + Sync {
     /// Store a refresh token (the first of a family; a duplicate hash is a conflict).
     ///
     /// SQL: `INSERT INTO refresh_tokens …`.
@@ -228,25 +282,43 @@ pub trait GrantStore: Send + Sync {
 
     /// Look up a refresh token and whether it was already rotated.
     ///
-    /// SQL: `SELECT doc, rotated_at IS NOT NULL FROM refresh_tokens WHERE hash = $1`.
+    /// SQL: `SELECT doc, rotated FROM refresh_tokens WHERE hash = $1`.
     fn refresh_token(
         &self,
-        hash: &crate::secret::SecretHash,
+        hash: &SecretHash,
     ) -> impl Future<Output = StoreResult<Option<RefreshLookup>>> + Send;
 
     /// Atomically mark `presented` rotated and insert `next` (same grant). At most one of any
     /// number of concurrent calls for the same `presented` returns
     /// [`RefreshRotation::Rotated`]; the others get [`RefreshRotation::Reused`] (the caller
-    /// revokes the grant).
+    /// revokes the grant) and store nothing. A family has at most one unrotated token.
     ///
-    /// SQL, in one transaction: `UPDATE refresh_tokens SET rotated_at = now() WHERE hash = $1
-    /// AND rotated_at IS NULL RETURNING grant_id`; if a row came back, `INSERT` the next token.
+    /// SQL, in one transaction: `UPDATE refresh_tokens SET rotated = true WHERE hash = $1 AND
+    /// NOT rotated RETURNING grant_id`; if a row came back, `INSERT` the next token.
     fn rotate_refresh_token(
         &self,
-        presented: &crate::secret::SecretHash,
+        presented: &SecretHash,
         next: RefreshRecord,
     ) -> impl Future<Output = StoreResult<RefreshRotation>> + Send;
 
+    /// Remove at most `limit` refresh tokens, rotated or not, whose `expires_at` is at or
+    /// before `now`; returns how many. Rotated tokens are kept until then so that their reuse
+    /// is recognised.
+    ///
+    /// SQL: `DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE
+    /// expires_at <= $1 LIMIT $2)`.
+    fn purge_expired_refresh_tokens(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+/// Users' standing consents to clients.
+///
+/// SQL sketch: `consents(subject, client_id, scopes, granted_at, PRIMARY KEY (subject,
+/// client_id))`.
+pub trait ConsentStore: Send + Sync {
     /// The consent `subject` gave `client_id`, if any.
     ///
     /// SQL: `SELECT … FROM consents WHERE subject = $1 AND client_id = $2`.
@@ -270,8 +342,13 @@ pub trait GrantStore: Send + Sync {
         subject: &str,
         client_id: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+}
 
-    /// Remember that the access token with this `jti` is revoked until it expires.
+/// Access tokens revoked before they expire (RFC 7009), by their `jti`.
+///
+/// SQL sketch: `revoked_access_tokens(jti PRIMARY KEY, expires_at)`.
+pub trait RevokedTokenStore: Send + Sync {
+    /// Remember that the access token with this `jti` is revoked until it expires. Idempotent.
     ///
     /// SQL: `INSERT INTO revoked_access_tokens … ON CONFLICT DO NOTHING`.
     fn revoke_access_token(
@@ -284,6 +361,85 @@ pub trait GrantStore: Send + Sync {
     ///
     /// SQL: `SELECT 1 FROM revoked_access_tokens WHERE jti = $1`.
     fn is_access_token_revoked(&self, jti: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Forget at most `limit` revoked tokens whose `expires_at` is at or before `now` (they are
+    /// refused as expired from then on); returns how many.
+    ///
+    /// SQL: `DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM
+    /// revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)`.
+    fn purge_revoked_access_tokens(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+/// Every store concern the provider needs besides users, in one bound.
+///
+/// It is implemented automatically for any type that implements all of [`ClientStore`],
+/// [`GrantStore`], [`CodeStore`], [`RefreshTokenStore`], [`ConsentStore`] and
+/// [`RevokedTokenStore`]: a host backing them with one database writes one `impl` block per
+/// concern and passes the one value to [`Provider::new`](crate::Provider::new). Concerns added
+/// later (pushed authorization requests, JWT `jti` replay, DPoP nonces, upstream connections,
+/// signing keys) join this bound as traits of their own.
+pub trait Store:
+    ClientStore + GrantStore + CodeStore + RefreshTokenStore + ConsentStore + RevokedTokenStore
+{
+    /// Purge what expired at `now` in every concern, in batches of at most `batch` records per
+    /// statement, until nothing expired is left. Returns how many records were removed. A host
+    /// runs it periodically (`opkit-axum` can schedule it).
+    fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+    ) -> impl Future<Output = StoreResult<PurgeCounts>> + Send {
+        async move {
+            let batch = batch.max(1);
+            Ok(PurgeCounts {
+                codes: drain(batch, |n| self.purge_expired_codes(now, n)).await?,
+                refresh_tokens: drain(batch, |n| self.purge_expired_refresh_tokens(now, n)).await?,
+                revoked_access_tokens: drain(batch, |n| self.purge_revoked_access_tokens(now, n))
+                    .await?,
+                // Last: a grant outlives what was issued under it.
+                grants: drain(batch, |n| self.purge_expired_grants(now, n)).await?,
+            })
+        }
+    }
+}
+
+impl<T> Store for T where
+    T: ClientStore + GrantStore + CodeStore + RefreshTokenStore + ConsentStore + RevokedTokenStore
+{
+}
+
+/// How many records [`Store::purge_expired`] removed, by concern.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeCounts {
+    /// Authorization codes.
+    pub codes: u64,
+    /// Refresh tokens.
+    pub refresh_tokens: u64,
+    /// Revoked access token entries.
+    pub revoked_access_tokens: u64,
+    /// Grants.
+    pub grants: u64,
+}
+
+/// Call a bounded purge until it removes fewer than `batch` records.
+async fn drain<F, Fut>(batch: usize, mut purge: F) -> StoreResult<u64>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = StoreResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let n = purge(batch).await?;
+        total += n;
+        if n < batch as u64 {
+            return Ok(total);
+        }
+    }
 }
 
 /// The host's users.

@@ -78,7 +78,7 @@ pub struct CodeRecord {
     pub expires_at: OffsetDateTime,
 }
 
-/// What [`GrantStore::redeem_code`](super::GrantStore::redeem_code) found.
+/// What [`CodeStore::redeem_code`](super::CodeStore::redeem_code) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
     /// The code was unused; it is now redeemed.
@@ -116,7 +116,7 @@ pub struct RefreshRecord {
     pub expires_at: OffsetDateTime,
 }
 
-/// A refresh token found by [`GrantStore::refresh_token`](super::GrantStore::refresh_token).
+/// A refresh token found by [`RefreshTokenStore::refresh_token`](super::RefreshTokenStore::refresh_token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshLookup {
     /// The record.
@@ -125,7 +125,7 @@ pub struct RefreshLookup {
     pub rotated: bool,
 }
 
-/// What [`GrantStore::rotate_refresh_token`](super::GrantStore::rotate_refresh_token) did.
+/// What [`RefreshTokenStore::rotate_refresh_token`](super::RefreshTokenStore::rotate_refresh_token) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRotation {
     /// The presented token is now rotated and the next one stored.

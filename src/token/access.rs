@@ -6,7 +6,8 @@ use crate::jose;
 use crate::scope::Scopes;
 use crate::secret::random_token;
 use crate::store::GrantId;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// The claims of a JWT access token (RFC 9068 §2.2). `grant` is opkit's private claim naming the
 /// grant the token was issued under (revoking the grant revokes the token).
@@ -76,15 +77,15 @@ pub struct VerifiedAccessToken {
     pub claims: AccessTokenClaims,
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Sign a JWT access token (`typ: at+jwt`).
     pub(crate) fn mint_access_token(
         &self,
         input: AccessTokenInput<'_>,
         now: OffsetDateTime,
     ) -> Result<MintedAccessToken, Error> {
-        let key = self
-            .keys
+        let keys = self.keys();
+        let key = keys
             .active(self.config.access_token_alg)
             .ok_or_else(|| Error::new(ErrorKind::Signing))?;
         let jti = random_token(&*self.rng, 16)?;
@@ -115,7 +116,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     pub async fn verify_access_token(&self, token: &str) -> Result<VerifiedAccessToken, Error> {
         let invalid = |reason| Error::new(ErrorKind::InvalidToken(reason));
         let jws = self
-            .keys
+            .keys()
             .verify(token)
             .map_err(|e| invalid("invalid access token").with_cause(e))?;
         if !jws.header().typ.as_deref().is_some_and(|t| {
@@ -134,17 +135,17 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
         if let Some(grant) = &claims.grant {
             let active = self
-                .grants
+                .store
                 .grant(&GrantId(grant.clone()))
                 .await?
                 .is_some_and(|g| g.is_active_at(now));
             if !active {
                 return Err(invalid("access token revoked"));
             }
-        } else if self.clients.client(&claims.client_id).await?.is_none() {
+        } else if self.store.client(&claims.client_id).await?.is_none() {
             return Err(invalid("access token revoked"));
         }
-        if self.grants.is_access_token_revoked(&claims.jti).await? {
+        if self.store.is_access_token_revoked(&claims.jti).await? {
             return Err(invalid("access token revoked"));
         }
         Ok(VerifiedAccessToken { claims })

@@ -7,7 +7,8 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::jose::{self, b64};
 use crate::scope::Scopes;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// The left-most half of the SHA-256 hash of `value`, base64url-encoded: `at_hash` and `c_hash`
 /// for ES256 and RS256 (OpenID Connect Core §3.3.2.11).
@@ -58,7 +59,7 @@ pub(crate) struct IdTokenHint {
     pub audience: Vec<String>,
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Verify an `id_token_hint`; `None` if it is not an ID token this provider issued.
     pub(crate) fn id_token_hint(&self, hint: &str) -> Option<IdTokenHint> {
         #[derive(serde::Deserialize)]
@@ -67,7 +68,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             sub: String,
             aud: serde_json::Value,
         }
-        let jws = self.keys.verify(hint).ok()?;
+        let jws = self.keys().verify(hint).ok()?;
         let claims: Claims = serde_json::from_slice(jws.payload()).ok()?;
         if claims.iss != self.config.issuer() {
             return None;
@@ -93,8 +94,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         now: OffsetDateTime,
     ) -> Result<String, Error> {
         let alg = input.client.settings.id_token_signed_response_alg;
-        let key = self
-            .keys
+        let keys = self.keys();
+        let key = keys
             .active(alg)
             .ok_or_else(|| Error::new(ErrorKind::Signing))?;
         let iat = now.unix_timestamp();

@@ -63,7 +63,7 @@ pub fn keys() -> KeySet {
     keys
 }
 
-pub type TestProvider = Provider<MemoryStore, MemoryStore, MemoryUsers>;
+pub type TestProvider = Provider<MemoryStore, MemoryUsers>;
 
 pub struct Harness {
     pub provider: TestProvider,
@@ -91,6 +91,8 @@ impl Harness {
 
     pub fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::new(ISSUER).unwrap();
+        // Most tests register clients dynamically; the default (closed) has tests of its own.
+        config.registration = opkit::config::RegistrationPolicy::Open;
         adjust(&mut config);
         let clock = TestClock::new();
         let store = MemoryStore::new();
@@ -98,8 +100,8 @@ impl Harness {
         users
             .add_user("alice", "wonderland", "user-alice", alice_claims())
             .unwrap();
-        let provider = Provider::new(config, keys(), store.clone(), store.clone(), users)
-            .with_clock(Arc::new(clock.clone()));
+        let provider =
+            Provider::new(config, keys(), store.clone(), users).with_clock(Arc::new(clock.clone()));
         Harness {
             provider,
             clock,
@@ -137,12 +139,15 @@ impl Harness {
             self.provider.config().password_grant_enabled,
         )
         .unwrap();
-        self.provider.create_client(settings, false).await.unwrap()
+        self.provider
+            .create_client(settings, opkit::client::NewClient::new())
+            .await
+            .unwrap()
     }
 
     /// The stored client with this `client_id`.
     pub async fn store_client(&self, client_id: &str) -> opkit::client::Client {
-        use opkit::ClientStore;
+        use opkit::store::ClientStore;
         opkit::client::Client::clone(&self.store.client(client_id).await.unwrap().unwrap())
     }
 
@@ -157,11 +162,14 @@ impl Harness {
         let mut outcome = self.authorize(query, Some(session)).await;
         loop {
             outcome = match outcome {
-                AuthorizeOutcome::Login(p) => self.provider.resume(p, Some(session), None).await,
-                AuthorizeOutcome::Consent(p) => {
-                    self.provider
-                        .resume(p, Some(session), Some(ConsentDecision::Granted(None)))
-                        .await
+                AuthorizeOutcome::Login(step) => step.complete(&self.provider, session).await,
+                AuthorizeOutcome::Consent(step) => {
+                    step.decide(
+                        &self.provider,
+                        Some(session),
+                        ConsentDecision::Granted(None),
+                    )
+                    .await
                 }
                 AuthorizeOutcome::Respond(resp) => return response_params(&resp),
                 AuthorizeOutcome::ErrorPage(e) => panic!("error page: {e}"),
@@ -281,7 +289,7 @@ pub fn verify_jwt(
     audience: &str,
 ) -> (jsonwebtoken::Header, Value) {
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(provider.jwks_json()).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&provider.jwks_json()).unwrap();
     let jwk = jwks
         .find(header.kid.as_deref().unwrap())
         .expect("kid in JWKS");

@@ -7,12 +7,13 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
-use crate::store::{CodeRecord, Grant, GrantId};
+use crate::store::{CodeRecord, Grant, GrantId, StoreErrorKind};
+use crate::store::{Store, UserStore};
 use crate::token::AccessTokenInput;
 use crate::token::IdTokenInput;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::Provider;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Issue what the response type asks for and build the response.
     pub(super) async fn finish(
         &self,
@@ -37,19 +38,33 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         now: OffsetDateTime,
     ) -> Result<AuthorizationResponse, Error> {
         let rt = pending.response_type;
-        let grant = self.new_grant(
+        let mut grant = self.new_grant(
             &client.client_id,
             Some(&session.subject),
             &scopes,
             Some(session.auth_time),
             now,
         )?;
+        // The grant takes the request's id, so a request answers at most once: a second answer
+        // (a step copied out of the host's storage and replayed) collides with the first grant,
+        // which is then revoked like the grant of a replayed code.
+        grant.id = GrantId(pending.id.clone());
         let grant_id = grant.id.clone();
-        self.grants.create_grant(grant).await?;
+        match self.store.create_grant(grant).await {
+            Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                self.store.revoke_grant(&grant_id).await?;
+                return Err(ErrorKind::AccessDenied(
+                    "this authorization request was already answered; what it issued is revoked"
+                        .into(),
+                )
+                .into());
+            }
+            other => other?,
+        }
 
         let code = if rt.code {
             let code = IssuedSecret::generate(&*self.rng)?;
-            self.grants
+            self.store
                 .put_code(CodeRecord {
                     hash: code.hash,
                     grant_id: grant_id.clone(),

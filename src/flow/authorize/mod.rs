@@ -1,22 +1,35 @@
-//! The authorization endpoint as a state machine the host drives.
+//! The authorization endpoint as a state machine the host drives, with the host's part as
+//! step values.
 //!
 //! ```text
-//! Received ──parse/validate──▶ Validated ──▶ NeedsLogin ──▶ NeedsConsent ──▶ Issued
-//!     │                            │              │               │
-//!     └─▶ ErrorPage (client or     └──────────────┴───────────────┴──▶ Failed (error redirected
-//!         redirect_uri untrusted)                                       to the client)
+//!   request ──validate──▶ Validated ─┬─▶ ErrorPage          (client or redirect URI untrusted:
+//!                                    │                        never redirected)
+//!                                    ├─▶ LoginStep ──complete(session)──┐
+//!                                    │       └──cancel()──▶ Respond     │
+//!                                    │                    (access_denied)│
+//!                                    │  ◀────────────────────────────────┘
+//!                                    ├─▶ ConsentStep ──decide(decision)──▶ Respond
+//!                                    │       └──cancel()──▶ Respond (access_denied)
+//!                                    └─▶ Respond          (code and/or tokens, or an error
+//!                                                          redirected to the client)
 //! ```
 //!
 //! [`Provider::authorize`] takes the request and the host's current login session, if any, and
-//! returns an [`AuthorizeOutcome`]. For [`AuthorizeOutcome::Login`] the host shows its login page
-//! and, once the user has logged in, calls [`Provider::resume`] with the same
-//! [`PendingAuthorization`] and the new [`Session`]; for [`AuthorizeOutcome::Consent`] it shows a
-//! consent page listing [`PendingAuthorization::scopes`] and calls [`Provider::resume`] with the
-//! user's [`ConsentDecision`]. `prompt`, `max_age`, `id_token_hint` and `offline_access` decide
-//! which states are visited.
+//! returns an [`AuthorizeOutcome`]. For [`AuthorizeOutcome::Login`] the host shows its login
+//! page and, once the user has logged in, consumes the [`LoginStep`] with
+//! [`LoginStep::complete`]; for [`AuthorizeOutcome::Consent`] it shows a consent page for
+//! [`ConsentStep::request`]'s scopes and consumes the [`ConsentStep`] with
+//! [`ConsentStep::decide`]. Either can be [`cancel`](LoginStep::cancel)led instead. Each step
+//! allows exactly its transitions and is consumed by them, so a consent decision cannot be fed
+//! to a login step and a finished request cannot be resumed. `prompt`, `max_age`,
+//! `id_token_hint` and `offline_access` decide which steps are visited.
 //!
-//! The host keeps the `PendingAuthorization` server-side (for example in its session store,
-//! keyed by a random id bound to the user's browser); it must not let the browser edit it.
+//! A step expires [`Config::interaction_ttl`](crate::Config::interaction_ttl) after the
+//! request arrived; the core checks it (the client then receives `access_denied`). The host
+//! keeps steps server-side (they serialize, for a shared store), bound to the browser that
+//! started them, and takes each out once; it must not let the browser edit them. A request ends
+//! at most once even so: its grant takes the request's random id, so a copy of a step answered
+//! a second time collides with the first grant, and both answers' tokens are revoked.
 
 mod issue;
 mod params;
@@ -36,7 +49,8 @@ use crate::error::{Error, ErrorKind};
 use crate::http::HttpRequest;
 use crate::pkce::CodeChallenge;
 use crate::scope::{self, Scopes};
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// The user's login session, as the host knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,11 +84,12 @@ pub struct Prompt {
     pub select_account: bool,
 }
 
-/// A validated authorization request waiting for the user to log in or consent.
-///
-/// Keep it server-side between pages; it carries everything needed to finish the request.
+/// A validated authorization request, as a [`LoginStep`] or [`ConsentStep`] carries it: what
+/// the login and consent pages show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingAuthorization {
+    /// Random, 128 bits: the id of the grant the request ends in (so it ends at most once).
+    pub(crate) id: String,
     pub(crate) client_id: String,
     pub(crate) client_name: String,
     pub(crate) redirect_uri: String,
@@ -92,8 +107,6 @@ pub struct PendingAuthorization {
     /// A login older than this does not satisfy the request (`prompt=login`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) login_after: Option<OffsetDateTime>,
-    /// The subject shown the consent page, once reached.
-    pub(crate) consent_subject: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) created_at: OffsetDateTime,
 }
@@ -144,28 +157,131 @@ impl PendingAuthorization {
         self.created_at
     }
 
-    /// An error response to the client for this request. Crate-private: callers outside must go
-    /// through [`Provider::cancel`], which checks the redirect URI is still registered.
-    pub(crate) fn error_response(&self, issuer: &str, err: &Error) -> AuthorizationResponse {
-        let mut resp = AuthorizationResponse::new(self.redirect_uri.clone(), self.response_mode);
-        resp.push("error", err.code().as_str());
-        resp.push("error_description", err.description());
-        if let Some(state) = &self.state {
-            resp.push("state", state.clone());
+    /// The error response to the client for this request.
+    fn error_response(&self, issuer: &str, err: &Error) -> AuthorizationResponse {
+        AuthorizationResponse::error(
+            self.redirect_uri.clone(),
+            self.response_mode,
+            self.state.as_deref(),
+            issuer,
+            err,
+        )
+    }
+}
+
+/// The user must log in before the request can go on: show the login page, then
+/// [`complete`](LoginStep::complete) the step with the new session, or
+/// [`cancel`](LoginStep::cancel) it.
+///
+/// Not `Clone`: each step is consumed by the one transition it takes. It serializes so a host
+/// can keep it in a shared store between the page and the form post.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginStep {
+    request: PendingAuthorization,
+}
+
+/// The user must consent before the request can go on: show the consent page for
+/// [`request`](ConsentStep::request)'s scopes, then [`decide`](ConsentStep::decide) or
+/// [`cancel`](ConsentStep::cancel).
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentStep {
+    request: PendingAuthorization,
+    /// The user shown the consent page.
+    subject: String,
+}
+
+impl LoginStep {
+    /// The request, for the login page.
+    pub fn request(&self) -> &PendingAuthorization {
+        &self.request
+    }
+
+    /// When the step stops being accepted.
+    pub fn expires_at(&self, config: &crate::Config) -> OffsetDateTime {
+        self.request.created_at + config.step_lifetime()
+    }
+
+    /// The user logged in: go on with `session`. A session that does not satisfy the request
+    /// (made before a `prompt=login`, older than `max_age`, or of another user than
+    /// `id_token_hint` names) leads to a new [`AuthorizeOutcome::Login`].
+    pub async fn complete<S: Store, U: UserStore>(
+        self,
+        provider: &Provider<S, U>,
+        session: &Session,
+    ) -> AuthorizeOutcome {
+        match provider.live_client(&self.request).await {
+            Ok(client) => provider.advance(self.request, &client, Some(session)).await,
+            Err(outcome) => outcome,
         }
-        resp.push("iss", issuer);
-        resp
+    }
+
+    /// The user cancelled on the login page: the client receives `access_denied`.
+    pub async fn cancel<S: Store, U: UserStore>(
+        self,
+        provider: &Provider<S, U>,
+    ) -> AuthorizeOutcome {
+        provider.cancel(&self.request).await
+    }
+}
+
+impl ConsentStep {
+    /// The request, for the consent page.
+    pub fn request(&self) -> &PendingAuthorization {
+        &self.request
+    }
+
+    /// The subject of the user shown the consent page.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// When the step stops being accepted.
+    pub fn expires_at(&self, config: &crate::Config) -> OffsetDateTime {
+        self.request.created_at + config.step_lifetime()
+    }
+
+    /// The user decided on the consent page. `session` is the browser's login session now: the
+    /// decision counts only if it is the same user's, and a session that no longer satisfies the
+    /// request (or another user's) leads back to [`AuthorizeOutcome::Login`] or a new
+    /// [`AuthorizeOutcome::Consent`].
+    pub async fn decide<S: Store, U: UserStore>(
+        self,
+        provider: &Provider<S, U>,
+        session: Option<&Session>,
+        decision: ConsentDecision,
+    ) -> AuthorizeOutcome {
+        let client = match provider.live_client(&self.request).await {
+            Ok(client) => client,
+            Err(outcome) => return outcome,
+        };
+        let now = provider.clock.now();
+        let same_user = session.filter(|s| {
+            s.subject == self.subject && provider.session_satisfies(&self.request, s, now)
+        });
+        let Some(session) = same_user else {
+            return provider.advance(self.request, &client, session).await;
+        };
+        provider
+            .decided(self.request, &client, session, decision, now)
+            .await
+    }
+
+    /// The user cancelled on the consent page: the client receives `access_denied`.
+    pub async fn cancel<S: Store, U: UserStore>(
+        self,
+        provider: &Provider<S, U>,
+    ) -> AuthorizeOutcome {
+        provider.cancel(&self.request).await
     }
 }
 
 /// What the host does next with an authorization request.
 #[derive(Debug)]
 pub enum AuthorizeOutcome {
-    /// Show the login page; then call [`Provider::resume`] with the session.
-    Login(PendingAuthorization),
-    /// Show the consent page for [`PendingAuthorization::scopes`]; then call
-    /// [`Provider::resume`] with the decision.
-    Consent(PendingAuthorization),
+    /// Show the login page; then [`LoginStep::complete`] or [`LoginStep::cancel`].
+    Login(LoginStep),
+    /// Show the consent page; then [`ConsentStep::decide`] or [`ConsentStep::cancel`].
+    Consent(ConsentStep),
     /// Send this response (success or error) to the client through the user agent.
     Respond(AuthorizationResponse),
     /// Show an error page to the user. Never redirect: the client or its redirect URI could not
@@ -173,7 +289,7 @@ pub enum AuthorizeOutcome {
     ErrorPage(Error),
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Handle a request at the authorization endpoint (GET query or POST form,
     /// OpenID Connect Core §3.1.2.1), given the user's current login session if any.
     pub async fn authorize(
@@ -182,7 +298,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         session: Option<&Session>,
     ) -> AuthorizeOutcome {
         match AuthorizationParams::from_http(req, &self.config) {
-            Ok(params) => self.authorize_owned(params, session).await,
+            Ok(params) => self.authorize_params(params, session).await,
             Err(e) => AuthorizeOutcome::ErrorPage(e),
         }
     }
@@ -190,65 +306,51 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     /// [`Provider::authorize`] for parameters the host parsed itself.
     pub async fn authorize_params(
         &self,
-        params: &AuthorizationParams,
-        session: Option<&Session>,
-    ) -> AuthorizeOutcome {
-        self.authorize_owned(params.clone(), session).await
-    }
-
-    async fn authorize_owned(
-        &self,
         params: AuthorizationParams,
         session: Option<&Session>,
     ) -> AuthorizeOutcome {
         match self.validate_authorization(params).await {
-            Ok((pending, client)) => self.advance(pending, &client, session, None).await,
+            Ok((pending, client)) => self.advance(pending, &client, session).await,
             Err(validate::Rejection::Page(err)) => AuthorizeOutcome::ErrorPage(err),
             Err(validate::Rejection::Redirect(resp)) => AuthorizeOutcome::Respond(resp),
         }
     }
 
-    /// Continue a pending request after the login or consent page.
-    ///
-    /// The client may have changed while the user was on the page: if it was deleted or no
-    /// longer lists the redirect URI, the answer is an error page, never a redirect.
-    pub async fn resume(
-        &self,
-        pending: PendingAuthorization,
-        session: Option<&Session>,
-        consent: Option<ConsentDecision>,
-    ) -> AuthorizeOutcome {
-        match self.trusted_client(&pending).await {
-            Ok(client) => self.advance(pending, &client, session, consent).await,
-            Err(page) => page,
-        }
-    }
-
-    /// The pending request's client, if it still exists and still lists the redirect URI;
-    /// otherwise the error page to show (nothing may be redirected then).
-    async fn trusted_client(
+    /// The pending request's client, if it still exists and still lists the redirect URI and
+    /// the request has not expired; otherwise what to answer (an error page when nothing may be
+    /// redirected, `access_denied` to the client when the request expired).
+    async fn live_client(
         &self,
         pending: &PendingAuthorization,
     ) -> Result<Arc<Client>, AuthorizeOutcome> {
-        match self.clients.client(&pending.client_id).await {
-            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => Ok(c),
-            Ok(Some(_)) => Err(AuthorizeOutcome::ErrorPage(
-                ErrorKind::UntrustedRedirectUri("no longer registered for this client").into(),
-            )),
-            Ok(None) => Err(AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into())),
-            Err(e) => Err(AuthorizeOutcome::ErrorPage(e.into())),
+        let client = match self.store.client(&pending.client_id).await {
+            Ok(Some(c)) if c.has_redirect_uri(&pending.redirect_uri) => c,
+            Ok(Some(_)) => {
+                return Err(AuthorizeOutcome::ErrorPage(
+                    ErrorKind::UntrustedRedirectUri("no longer registered for this client").into(),
+                ))
+            }
+            Ok(None) => return Err(AuthorizeOutcome::ErrorPage(ErrorKind::UnknownClient.into())),
+            Err(e) => return Err(AuthorizeOutcome::ErrorPage(e.into())),
+        };
+        if self.clock.now() >= pending.created_at + self.config.step_lifetime() {
+            return Err(self.fail(
+                pending,
+                ErrorKind::AccessDenied("the authorization request expired".into()),
+            ));
         }
+        Ok(client)
     }
 
-    /// The user cancelled on the login or consent page: answer the client with `access_denied`
-    /// — or show an error page, if the client was deleted or its redirect URI removed meanwhile.
-    pub async fn cancel(&self, pending: &PendingAuthorization) -> AuthorizeOutcome {
-        match self.trusted_client(pending).await {
+    /// `access_denied` for a cancelled request — or an error page, if the client was deleted
+    /// or its redirect URI removed meanwhile.
+    async fn cancel(&self, pending: &PendingAuthorization) -> AuthorizeOutcome {
+        match self.live_client(pending).await {
             Ok(_) => self.fail(
                 pending,
                 ErrorKind::AccessDenied("the user cancelled the request".into()),
             ),
-            Err(page) => page,
+            Err(outcome) => outcome,
         }
     }
 
@@ -258,10 +360,8 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         mut pending: PendingAuthorization,
         client: &Client,
         session: Option<&Session>,
-        consent: Option<ConsentDecision>,
     ) -> AuthorizeOutcome {
         let now = self.clock.now();
-        // Login.
         let session = match session.filter(|s| self.session_satisfies(&pending, s, now)) {
             Some(s) => s,
             None if pending.prompt.none => return self.fail(&pending, ErrorKind::LoginRequired),
@@ -269,43 +369,52 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
                 // From here on only a login made after this moment satisfies the request, so a
                 // slow consent page never sends the user back to the login page.
                 pending.login_after.get_or_insert(now);
-                return AuthorizeOutcome::Login(pending);
+                return AuthorizeOutcome::Login(LoginStep { request: pending });
             }
         };
-        // A consent decision counts only for the user who was shown the page.
-        let consent = consent
-            .filter(|_| pending.consent_subject.as_deref() == Some(session.subject.as_str()));
-        match consent {
-            Some(ConsentDecision::Denied) => self.fail(
-                &pending,
-                ErrorKind::AccessDenied("the user denied the request".into()),
-            ),
-            Some(ConsentDecision::Granted(chosen)) => {
-                let mut granted = pending.scopes.clone();
-                if let Some(chosen) = chosen {
-                    granted.retain(|s| s == scope::OPENID || chosen.contains(s));
-                }
-                if let Err(e) = self
-                    .record_consent(&session.subject, &pending.client_id, &granted, now)
-                    .await
-                {
-                    return self.fail_with(&pending, e);
-                }
-                self.finish(&pending, client, session, granted, now).await
+        match self.needs_consent(&pending, &session.subject).await {
+            Err(e) => self.fail_with(&pending, e),
+            Ok(false) => {
+                let scopes = pending.scopes.clone();
+                self.finish(&pending, client, session, scopes, now).await
             }
-            None => match self.needs_consent(&pending, &session.subject).await {
-                Err(e) => self.fail_with(&pending, e),
-                Ok(false) => {
-                    let scopes = pending.scopes.clone();
-                    self.finish(&pending, client, session, scopes, now).await
-                }
-                Ok(true) if pending.prompt.none => self.fail(&pending, ErrorKind::ConsentRequired),
-                Ok(true) => {
-                    pending.consent_subject = Some(session.subject.clone());
-                    AuthorizeOutcome::Consent(pending)
-                }
-            },
+            Ok(true) if pending.prompt.none => self.fail(&pending, ErrorKind::ConsentRequired),
+            Ok(true) => AuthorizeOutcome::Consent(ConsentStep {
+                request: pending,
+                subject: session.subject.clone(),
+            }),
         }
+    }
+
+    /// The user shown the consent page decided.
+    async fn decided(
+        &self,
+        pending: PendingAuthorization,
+        client: &Client,
+        session: &Session,
+        decision: ConsentDecision,
+        now: OffsetDateTime,
+    ) -> AuthorizeOutcome {
+        let chosen = match decision {
+            ConsentDecision::Denied => {
+                return self.fail(
+                    &pending,
+                    ErrorKind::AccessDenied("the user denied the request".into()),
+                )
+            }
+            ConsentDecision::Granted(chosen) => chosen,
+        };
+        let mut granted = pending.scopes.clone();
+        if let Some(chosen) = chosen {
+            granted.retain(|s| s == scope::OPENID || chosen.contains(s));
+        }
+        if let Err(e) = self
+            .record_consent(&session.subject, &pending.client_id, &granted, now)
+            .await
+        {
+            return self.fail_with(&pending, e);
+        }
+        self.finish(&pending, client, session, granted, now).await
     }
 
     /// Whether this session may answer the request without a new login.
@@ -339,7 +448,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         if pending.prompt.consent || pending.wants_offline_access() {
             return Ok(true);
         }
-        let standing = self.grants.consent(subject, &pending.client_id).await?;
+        let standing = self.store.consent(subject, &pending.client_id).await?;
         Ok(!standing.is_some_and(|c| pending.scopes.is_subset_of(&c.scopes)))
     }
 
@@ -351,12 +460,12 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         granted: &Scopes,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        let mut scopes = match self.grants.consent(subject, client_id).await? {
+        let mut scopes = match self.store.consent(subject, client_id).await? {
             Some(existing) => existing.scopes.union(granted),
             None => granted.clone(),
         };
         scopes.remove(scope::OFFLINE_ACCESS);
-        self.grants
+        self.store
             .put_consent(crate::store::Consent {
                 subject: subject.to_owned(),
                 client_id: client_id.to_owned(),

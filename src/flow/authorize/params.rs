@@ -1,8 +1,8 @@
 //! The raw parameters of an authorization request.
 
 use crate::config::Config;
-use crate::error::{Error, ErrorKind};
-use crate::http::{parse_form_keep_first, FormParams, HttpRequest, Method};
+use crate::error::Error;
+use crate::http::{parse_form_keep_first, FormParams, HttpRequest, ParamsFrom};
 
 /// Longest value accepted for `state` and `nonce`.
 pub(crate) const MAX_STATE_LEN: usize = 2048;
@@ -52,31 +52,9 @@ pub struct AuthorizationParams {
 impl AuthorizationParams {
     /// Read the parameters of a GET (query) or POST (form body) request.
     pub fn from_http(req: &HttpRequest<'_>, config: &Config) -> Result<AuthorizationParams, Error> {
-        match req.method {
-            Method::Get => {
-                if req.query.len() > config.max_query {
-                    return Err(ErrorKind::TooLarge("the query string").into());
-                }
-                let (form, duplicate) = parse_form_keep_first(req.query)?;
-                Ok(Self::from_pairs(form).with_duplicate(duplicate))
-            }
-            Method::Post => {
-                if req.body.len() > config.max_query {
-                    return Err(ErrorKind::TooLarge("the request body").into());
-                }
-                if !req.is_form() {
-                    return Err(ErrorKind::UnsupportedMediaType(
-                        "application/x-www-form-urlencoded",
-                    )
-                    .into());
-                }
-                let body = std::str::from_utf8(req.body)
-                    .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
-                let (form, duplicate) = parse_form_keep_first(body)?;
-                Ok(Self::from_pairs(form).with_duplicate(duplicate))
-            }
-            _ => Err(ErrorKind::MethodNotAllowed("GET, POST").into()),
-        }
+        let text = req.params_text(ParamsFrom::GetOrPost, config)?;
+        let (form, duplicate) = parse_form_keep_first(text)?;
+        Ok(Self::from_pairs(form).with_duplicate(duplicate))
     }
 
     /// Read the parameters from decoded form parameters.

@@ -86,6 +86,30 @@ impl AuthorizationResponse {
         }
     }
 
+    /// The error response for a request whose client and redirect URI are trusted: `error`,
+    /// `error_description`, `state` (cut to the length a valid one may have) and `iss`. Every
+    /// error redirect of the authorization endpoint is built here.
+    pub(crate) fn error(
+        redirect_uri: String,
+        mode: ResponseMode,
+        state: Option<&str>,
+        issuer: &str,
+        err: &crate::error::Error,
+    ) -> Self {
+        let mut resp = AuthorizationResponse::new(redirect_uri, mode);
+        resp.push("error", err.code().as_str());
+        resp.push("error_description", err.description());
+        if let Some(state) = state {
+            let end = state
+                .char_indices()
+                .nth(super::params::MAX_STATE_LEN)
+                .map_or(state.len(), |(end, _)| end);
+            resp.push("state", &state[..end]);
+        }
+        resp.push("iss", issuer);
+        resp
+    }
+
     pub(crate) fn push(&mut self, name: &'static str, value: impl Into<String>) {
         self.params.push((name, value.into()));
     }

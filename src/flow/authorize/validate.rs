@@ -11,7 +11,8 @@ use crate::client::{Client, GrantType, ResponseType};
 use crate::error::{Error, ErrorKind};
 use crate::pkce::{ChallengeMethod, CodeChallenge};
 use crate::scope::{self, Scopes};
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 /// Why a request was refused, and how the refusal is delivered.
 pub(super) enum Rejection {
@@ -32,7 +33,7 @@ fn invalid(name: &'static str, reason: &'static str) -> ErrorKind {
     }
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     pub(super) async fn validate_authorization(
         &self,
         mut p: AuthorizationParams,
@@ -50,7 +51,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             .as_deref()
             .ok_or_else(|| page(ErrorKind::MissingParameter("client_id")))?;
         let client = self
-            .clients
+            .store
             .client(client_id)
             .await
             .map_err(page)?
@@ -86,15 +87,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             (_, None) => ResponseMode::Query,
         };
         let redirect = |kind: ErrorKind| {
-            let mut resp = AuthorizationResponse::new(redirect_uri.clone(), error_mode);
-            let err = Error::new(kind);
-            resp.push("error", err.code().as_str());
-            resp.push("error_description", err.description());
-            if let Some(state) = &state {
-                resp.push("state", truncate(state, MAX_STATE_LEN));
-            }
-            resp.push("iss", self.config.issuer());
-            Rejection::Redirect(resp)
+            Rejection::Redirect(AuthorizationResponse::error(
+                redirect_uri.clone(),
+                error_mode,
+                state.as_deref(),
+                self.config.issuer(),
+                &Error::new(kind),
+            ))
         };
 
         if let Some(dup) = &p.duplicate {
@@ -194,7 +193,11 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         }
 
         let now = self.clock.now();
+        let Ok(id) = crate::secret::random_token(&*self.rng, 16) else {
+            return Err(redirect(ErrorKind::Random));
+        };
         let pending = PendingAuthorization {
+            id,
             client_id: client.client_id.clone(),
             client_name: client.settings.name.clone(),
             redirect_uri,
@@ -210,7 +213,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             login_hint,
             hint_subject,
             login_after: (prompt.login || prompt.select_account).then_some(now),
-            consent_subject: None,
             created_at: now,
         };
         Ok((pending, client))
@@ -255,8 +257,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             Some(m) => ChallengeMethod::parse(m)
                 .ok_or_else(|| invalid("code_challenge_method", "must be S256 or plain"))?,
         };
-        if method == ChallengeMethod::Plain && (client.is_public() || !self.config.allow_plain_pkce)
-        {
+        if method == ChallengeMethod::Plain && !client.allows_plain_pkce() {
             return Err(invalid("code_challenge_method", "S256 is required"));
         }
         CodeChallenge::new(challenge, method)
@@ -299,13 +300,6 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, ErrorKind> {
         ));
     }
     Ok(prompt)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => s[..end].to_owned(),
-        None => s.to_owned(),
-    }
 }
 
 #[cfg(test)]

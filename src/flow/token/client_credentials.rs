@@ -8,10 +8,11 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::http::FormParams;
 use crate::scope;
+use crate::store::{Store, UserStore};
 use crate::token::AccessTokenInput;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::Provider;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     pub(super) async fn client_credentials_grant(
         &self,
         client: &Client,

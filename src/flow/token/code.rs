@@ -10,9 +10,10 @@ use crate::http::FormParams;
 use crate::scope;
 use crate::secret::SecretHash;
 use crate::store::CodeRedemption;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     pub(super) async fn code_grant(
         &self,
         client: &Client,
@@ -20,10 +21,10 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         now: OffsetDateTime,
     ) -> Result<TokenResponse, Error> {
         let code = form.require("code")?;
-        let record = match self.grants.redeem_code(&SecretHash::of(code)).await? {
+        let record = match self.store.redeem_code(&SecretHash::of(code)).await? {
             CodeRedemption::Redeemed(record) => *record,
             CodeRedemption::Replayed { grant_id } => {
-                self.grants.revoke_grant(&grant_id).await?;
+                self.store.revoke_grant(&grant_id).await?;
                 return Err(ErrorKind::InvalidGrant(
                     "the authorization code was already used; tokens issued with it are revoked",
                 )

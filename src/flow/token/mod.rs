@@ -11,12 +11,13 @@ use time::OffsetDateTime;
 
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::http::{parse_form, FormParams, HttpRequest, HttpResponse, Method};
+use crate::http::{parse_form, FormParams, HttpRequest, HttpResponse, ParamsFrom};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
 use crate::store::{Grant, RefreshRecord};
+use crate::store::{Store, UserStore};
 use crate::token::{AccessTokenInput, IdTokenInput};
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::Provider;
 
 /// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,7 +95,7 @@ pub(crate) struct Issue<'a> {
     pub refresh: bool,
 }
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     /// Handle a token request.
     ///
     /// Returns the JSON token response, or the RFC 6749 §5.2 error (401 with
@@ -138,17 +139,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
 
     /// The form of a POST to the token, revocation or introspection endpoint.
     pub(crate) fn read_form<'a>(&self, req: &'a HttpRequest<'a>) -> Result<FormParams<'a>, Error> {
-        if req.method != Method::Post {
-            return Err(ErrorKind::MethodNotAllowed("POST").into());
-        }
-        if req.body.len() > self.config.max_form_body {
-            return Err(ErrorKind::TooLarge("the request body").into());
-        }
-        if !req.is_form() {
-            return Err(
-                ErrorKind::UnsupportedMediaType("application/x-www-form-urlencoded").into(),
-            );
-        }
+        let body = req.params_text(ParamsFrom::Post, &self.config)?;
         // RFC 6749 §2.3.1: credentials never in the URI.
         if req.query.contains("client_secret") {
             return Err(ErrorKind::MalformedRequest(
@@ -156,8 +147,6 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             )
             .into());
         }
-        let body = std::str::from_utf8(req.body)
-            .map_err(|_| ErrorKind::MalformedRequest("the body is not UTF-8".into()))?;
         parse_form(body)
     }
 
@@ -202,7 +191,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         };
         let refresh_token = if issue.refresh {
             let secret = IssuedSecret::generate(&*self.rng)?;
-            self.grants
+            self.store
                 .put_refresh_token(self.refresh_record(
                     &secret,
                     issue.grant,
@@ -254,7 +243,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         id: &crate::store::GrantId,
         now: OffsetDateTime,
     ) -> Result<Grant, Error> {
-        self.grants
+        self.store
             .grant(id)
             .await?
             .filter(|g| g.is_active_at(now))

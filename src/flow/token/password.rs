@@ -9,9 +9,10 @@ use crate::error::{Error, ErrorKind};
 use crate::host::Attempt;
 use crate::http::FormParams;
 use crate::scope;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     pub(super) async fn password_grant(
         &self,
         client: &Client,
@@ -35,7 +36,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
         };
         self.rate_limit.succeeded(&attempt);
         let grant = self.new_grant(&client.client_id, Some(&subject), &scopes, Some(now), now)?;
-        self.grants.create_grant(grant.clone()).await?;
+        self.store.create_grant(grant.clone()).await?;
         self.issue_tokens(
             Issue {
                 client,

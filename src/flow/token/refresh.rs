@@ -9,11 +9,12 @@ use crate::error::{Error, ErrorKind};
 use crate::http::FormParams;
 use crate::secret::{IssuedSecret, SecretHash};
 use crate::store::RefreshRotation;
-use crate::{ClientStore, GrantStore, Provider, UserStore};
+use crate::store::{Store, UserStore};
+use crate::Provider;
 
 const REUSED: &str = "the refresh token was already used; its token family is revoked";
 
-impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
+impl<S: Store, U: UserStore> Provider<S, U> {
     pub(super) async fn refresh_grant(
         &self,
         client: &Client,
@@ -22,7 +23,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
     ) -> Result<TokenResponse, Error> {
         let presented = SecretHash::of(form.require("refresh_token")?);
         let lookup = self
-            .grants
+            .store
             .refresh_token(&presented)
             .await?
             .ok_or(ErrorKind::InvalidGrant("invalid refresh token"))?;
@@ -33,7 +34,7 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             );
         }
         if lookup.rotated {
-            self.grants.revoke_grant(&record.grant_id).await?;
+            self.store.revoke_grant(&record.grant_id).await?;
             return Err(ErrorKind::InvalidGrant(REUSED).into());
         }
         if now >= record.expires_at {
@@ -65,13 +66,13 @@ impl<C: ClientStore, G: GrantStore, U: UserStore> Provider<C, G, U> {
             now,
         );
         match self
-            .grants
+            .store
             .rotate_refresh_token(&presented, next_record)
             .await?
         {
             RefreshRotation::Rotated => {}
             RefreshRotation::Reused { grant_id } => {
-                self.grants.revoke_grant(&grant_id).await?;
+                self.store.revoke_grant(&grant_id).await?;
                 return Err(ErrorKind::InvalidGrant(REUSED).into());
             }
             RefreshRotation::Unknown => {

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::{read, write, MemoryStore};
 use crate::client::Client;
-use crate::store::{SortOrder, StoreError};
+use crate::store::{ClientStore, SortOrder, StoreError, StoreResult};
 
 /// Clients by management id (ordered, for keyset pagination) and by `client_id`.
 #[derive(Default)]
@@ -124,5 +125,42 @@ impl ClientState {
                 .map(|(_, c)| Arc::clone(c))
                 .collect(),
         }
+    }
+}
+
+impl ClientStore for MemoryStore {
+    async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
+        Ok(read(&self.inner.clients).client(client_id))
+    }
+
+    async fn client_by_id(&self, id: &str) -> StoreResult<Option<Arc<Client>>> {
+        Ok(read(&self.inner.clients).client_by_id(id))
+    }
+
+    async fn insert_client(&self, client: Client) -> StoreResult<()> {
+        write(&self.inner.clients).insert(client)
+    }
+
+    /// Replace the client with the same `id`. A changed `client_id` is re-indexed, unless
+    /// another client holds it: then a conflict, and nothing changes.
+    async fn update_client(&self, client: Client) -> StoreResult<bool> {
+        write(&self.inner.clients).update(client)
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<Option<Arc<Client>>> {
+        Ok(write(&self.inner.clients).delete(id))
+    }
+
+    async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        order: SortOrder,
+    ) -> StoreResult<Vec<Arc<Client>>> {
+        Ok(read(&self.inner.clients).list(after, limit, order))
+    }
+
+    async fn origin_allowed(&self, origin: &str) -> StoreResult<bool> {
+        Ok(read(&self.inner.clients).origin_allowed(origin))
     }
 }
