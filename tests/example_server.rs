@@ -1,18 +1,18 @@
-//! End-to-end test of the example provider (`examples/server/`): the real router on a loopback
-//! port, driven over HTTP by reqwest (cookie store on, redirects off) the way a relying party and
-//! a browser would: discovery, dynamic registration, the code flow with PKCE through the login
-//! and consent pages, token redemption, ID token verification with `jsonwebtoken` against the
-//! JWKS, UserInfo, `prompt=none`, logout, the management API and the demo client.
+//! End-to-end test of the provider as the example provider serves it: `opkit-axum`'s router
+//! (built through its public API with the example's settings) on a loopback port, served by
+//! `opkit_axum::serve`, driven over HTTP by reqwest (cookie store on, redirects off) the way a
+//! relying party and a browser would: discovery, dynamic registration, the code flow with PKCE
+//! through the login and consent pages, token redemption, ID token verification with
+//! `jsonwebtoken` against the JWKS, UserInfo, `prompt=none`, logout and the management API.
+//!
+//! What belongs to the example program itself (its command line, startup banner, landing page
+//! and demo client) is tested beside it, in `examples/server/tests.rs` (`cargo test` runs it).
 
-#[path = "../examples/server/app.rs"]
-mod app;
-#[path = "../examples/server/cli.rs"]
-mod cli;
 mod example_support;
-#[path = "../examples/server/serve.rs"]
-mod serve;
 
 use jsonwebtoken::decode_header;
+use opkit::config::RegistrationPolicy;
+use opkit::secret::SecretHash;
 use reqwest::header::LOCATION;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -371,18 +371,8 @@ async fn issuer_with_a_path_and_cors() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let root = format!("http://{}", listener.local_addr().unwrap());
     let issuer = format!("{root}/op");
-    // The defaults of the command line: a generated demo user, admin token and keys.
-    let app = app::build(app::AppOptions {
-        users: Vec::new(),
-        admin_token: None,
-        keys: None,
-        ..options(&issuer)
-    })
-    .await
-    .unwrap();
-    assert!(app.startup().admin_token_generated);
-    let router = app.router();
-    tokio::spawn(serve::serve(listener, router, 2, std::future::pending()));
+    let app = build(options(&issuer));
+    serve(listener, &app);
     let http = browser();
 
     // Discovery under the issuer's path, RFC 8414 metadata at the root with the path appended.
@@ -395,14 +385,12 @@ async fn issuer_with_a_path_and_cors() {
     let rfc8414: Value = resp.json().await.unwrap();
     assert_eq!(rfc8414, doc);
 
-    // The demo runs under the path too.
-    let resp = http
-        .get(format!("{issuer}/demo/start"))
-        .send()
-        .await
-        .unwrap();
-    assert!(location(&resp).starts_with(&format!("{issuer}/authorize?")));
-    let resp = http.get(location(&resp)).send().await.unwrap();
+    // The pages run under the path too.
+    let registration = doc["registration_endpoint"].as_str().unwrap();
+    let rp = register(&http, registration, json!({"redirect_uris": [REDIRECT]})).await;
+    let url = authorize_url(&doc, rp["client_id"].as_str().unwrap(), &[]);
+    assert!(url.starts_with(&format!("{issuer}/authorize?")));
+    let resp = http.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let login = form_of(&resp.text().await.unwrap());
     assert!(login.action.starts_with(&format!("{issuer}/interaction/")));
@@ -418,7 +406,6 @@ async fn issuer_with_a_path_and_cors() {
     // CORS under the path: an origin some client lists in allowed_origins gets the preflight and
     // the header on the token endpoint and the metadata; the redirect URI's origin alone does
     // not make an origin allowed.
-    let registration = doc["registration_endpoint"].as_str().unwrap();
     let spa =
         json!({"redirect_uris": ["https://spa.example/cb"], "token_endpoint_auth_method": "none"});
     let client = register(&http, registration, spa.clone()).await;
@@ -474,7 +461,7 @@ async fn issuer_with_a_path_and_cors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_api_needs_the_admin_token() {
-    let server = start(|o| o.password_grant = true).await;
+    let server = start(|o| o.config.password_grant_enabled = true).await;
     let http = browser();
     let clients = format!("{}/clients", server.base);
     let settings = json!({
@@ -604,6 +591,7 @@ async fn login_attempts_are_limited() {
     }
     let resp = post_login(&http, &login, USER, PASSWORD).await;
     assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
 
     // Ten wrong passwords for one account, then it is locked for a while, on any page.
     let login = page(http.clone()).await;
@@ -613,6 +601,7 @@ async fn login_attempts_are_limited() {
     let login = page(http.clone()).await;
     let resp = post_login(&http, &login, USER, PASSWORD).await;
     assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
     assert!(resp
         .text()
         .await
@@ -621,10 +610,10 @@ async fn login_attempts_are_limited() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_token_and_demo_client() {
+async fn registration_token() {
     let server = start(|o| {
-        o.registration_token = Some("initial-access-token-123".into());
-        o.users.clear();
+        o.config.registration =
+            RegistrationPolicy::InitialAccessToken(SecretHash::of("initial-access-token-123"));
     })
     .await;
     let http = browser();
@@ -665,98 +654,30 @@ async fn registration_token_and_demo_client() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-
-    // Without --user, a demo user with a generated password; the demo client signs it in.
-    let (demo_user, demo_password) = server.info.demo_user.clone().unwrap();
-    let banner = server.info.to_string();
-    assert!(banner.contains(&server.info.demo_client_id));
-    assert!(banner.contains(&demo_password));
-
-    let resp = http.get(&server.info.login_url).send().await.unwrap();
-    assert_eq!(resp.status(), 303);
-    let authorize = location(&resp);
-    assert!(authorize.contains("code_challenge_method=S256"));
-    let login = form_of(
-        &http
-            .get(&authorize)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
-    let html = post_login(&http, &login, &demo_user, &demo_password)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let resp = post_consent(&http, &form_of(&html), "allow").await;
-    let callback = location(&resp);
-    assert!(callback.starts_with(&format!("{}/demo/callback?", server.base)));
-    let resp = http.get(&callback).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let html = resp.text().await.unwrap();
-    assert!(html.contains("ID token claims"), "{html}");
-    assert!(html.contains("&quot;nonce&quot;"));
-    assert!(html.contains("demo@example.com"));
-
-    // The same state cannot be replayed.
-    let resp = http.get(&callback).send().await.unwrap();
-    assert_eq!(resp.status(), 400);
 }
 
-#[test]
-fn command_line() {
-    let parse = |args: &[&str]| cli::parse(args.iter().map(|s| s.to_string()));
-    assert!(matches!(parse(&["--help"]), Ok(cli::Command::Help)));
-    assert!(cli::USAGE.contains("--registration-token"));
-
-    let Ok(cli::Command::Run(settings)) = parse(&[
-        "--addr",
-        "127.0.0.1:0",
-        "--user",
-        "bob:pa:ss",
-        "--admin-token=abcdefghijklmnopq",
-        "--password-grant",
-    ]) else {
-        panic!("valid arguments");
-    };
-    assert!(!format!("{settings:?}").contains("pa:ss"));
-    let options = settings.into_options("127.0.0.1:4444".parse().unwrap());
-    assert_eq!(options.issuer, "http://127.0.0.1:4444");
-    assert_eq!(options.users[0].username, "bob");
-    assert_eq!(options.users[0].password, "pa:ss");
-    assert!(options.password_grant);
-    assert_eq!(options.admin_token.as_deref(), Some("abcdefghijklmnopq"));
-    assert!(options.log_requests, "the access log is on by default");
-
-    let Ok(cli::Command::Run(settings)) = parse(&["--workers", "1", "--quiet"]) else {
-        panic!("valid arguments");
-    };
-    assert_eq!(settings.workers, Some(1));
-    assert!(!settings.options.log_requests);
-    let Ok(cli::Command::Run(settings)) = parse(&["--workers=4", "-q"]) else {
-        panic!("valid arguments");
-    };
-    assert_eq!(settings.workers, Some(4));
-    assert!(!settings.options.log_requests);
-
-    for bad in [
-        &["--addr"][..],
-        &["--addr", "localhost"],
-        &["--user", "nocolon"],
-        &["--user", "bad name:pw"],
-        &["--admin-token", "has space"],
-        &["--issuer", "http://id.example.com"],
-        &["--addr", "0.0.0.0:8080"],
-        &["--frobnicate"],
-        &["--workers", "0"],
-        &["--workers", "many"],
-        &["--workers"],
-        &["--quiet=yes"],
-        &["--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"],
-    ] {
-        assert!(parse(bad).is_err(), "{bad:?}");
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_closed_by_default_and_no_admin_token_no_management_api() {
+    let server = start(|o| {
+        o.config.registration = RegistrationPolicy::Closed;
+        o.admin_token = None;
+    })
+    .await;
+    let http = browser();
+    let doc = discovery(&http, &server.base).await;
+    assert!(doc.get("registration_endpoint").is_none(), "{doc}");
+    let resp = http
+        .post(server.url("/register"))
+        .json(&json!({"redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = http
+        .get(server.url("/clients"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Token endpoint load test: opkit's example server against node-oidc-provider, on loopback,
 # same grant (client_credentials, client_secret_basic), same token format (ES256 JWT access
-# token), same load (wrk, keep-alive, 16 connections). See benches/http/README.md.
+# token), same load (wrk, keep-alive, 16 connections). opkit serves through the public
+# `opkit_axum::serve` (the example calls it). See benches/http/README.md.
 #
 #   benches/http/run.sh            # from the repository root (or anywhere)
 #
@@ -127,7 +128,7 @@ field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
 # ---------------------------------------------------------------------------------------------
 say "building the opkit example server (release)"
 (cd "$ROOT" && cargo build --release --example server >&2)
-SERVER="$ROOT/target/release/examples/server"
+SERVER="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/server"
 ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 # The example server writes one access-log line per request to stderr (a write(2) each), which
 # node-oidc-provider does not do: --quiet switches it off.

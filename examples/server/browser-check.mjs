@@ -10,7 +10,7 @@
 // Run it:
 //
 //   apt-get install -y chromium                       # Debian's package, /usr/bin/chromium
-//   cargo run --example server -- --addr 127.0.0.1:18080 --user alice:wonderland &
+//   cargo run --example server -- --addr 127.0.0.1:18080 --user alice:wonderland --open-registration &
 //   mkdir -p /tmp/browser-check && cd /tmp/browser-check && npm install playwright-core
 //   node /path/to/opkit/examples/server/browser-check.mjs    # from that directory
 //
@@ -187,7 +187,7 @@ try {
     `${ISSUER}/authorize?client_id=unknown&redirect_uri=${encodeURIComponent(REDIRECT)}`,
   );
   check(refused.status() === 400, 'an unknown client: 400');
-  check((await page.title()) === 'Sign-in refused', 'an unknown client gets an error page');
+  check((await page.title()) === 'The sign-in request was refused', 'an unknown client gets an error page');
   await shot(page, 'opkit-error.png');
 
   // 3. A fresh browser (no session), query mode, consent already given: the login form's post
@@ -211,8 +211,8 @@ try {
   await Promise.all([page.waitForLoadState('load'), page.click('button[value=logout]')]);
   check((await page.title()) === 'Signed out', 'then the signed-out page');
   await shot(page, 'opkit-signed-out.png');
-  await page.goto(`${ISSUER}/`);
-  check(!(await page.textContent('main')).includes('Signed in as'), 'the landing page: signed out');
+  await page.goto(`${ISSUER}/demo/start`);
+  check((await page.title()) === 'Sign in', 'signed out: the demo asks to sign in again');
   await context.close();
 } catch (err) {
   check(false, `unexpected: ${err.stack ?? err}`);

@@ -1,14 +1,8 @@
-//! Command-line parsing for the example provider, by hand: `--addr`, `--issuer`, `--user`,
-//! `--admin-token`, `--registration-token`, `--password-grant`, `--workers`, `--quiet` and
-//! `--help`.
+//! The command line, parsed by hand (no dependency for a dozen flags).
 
-use std::fmt;
 use std::net::SocketAddr;
 
-use crate::app::{AppOptions, UserSpec};
-
-/// Most `--workers` accepted.
-const MAX_WORKERS: usize = 1024;
+use opkit::jose::KeySet;
 
 /// The help text.
 pub const USAGE: &str = "\
@@ -25,220 +19,139 @@ OPTIONS:
                                  password is created and its password printed
     --admin-token TOKEN          Bearer token for the /clients management API [default: random,
                                  printed at start]
-    --registration-token TOKEN   Require this initial access token for dynamic registration
-                                 (RFC 7591) at /register [default: registration is open]
+    --open-registration          Let anyone register clients (RFC 7591) at /register
+                                 [default: registration is closed]
+    --registration-token TOKEN   Open registration to holders of this initial access token
     --password-grant             Allow clients to be given the resource owner password grant
     --workers N                  Threads serving requests, each with its own single-threaded
-                                 runtime; connections are dealt out to them in turn
-                                 [default: one per CPU core]
+                                 runtime [default: one per CPU core]
     -q, --quiet                  No access log (one line per request on stderr otherwise)
     -h, --help                   Print this help
 ";
 
-/// What the command line asks for.
-#[derive(Debug)]
-pub enum Command {
-    /// Print the help text.
-    Help,
-    /// Run the provider.
-    Run(Box<Settings>),
-}
+/// Where to listen without `--addr`.
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
-/// Settings for a run. The issuer is left open when not given: it derives from the address the
-/// listener actually got (`--addr 127.0.0.1:0`).
-pub struct Settings {
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// `--issuer`, if given.
+/// How to run: where to listen and how to build the provider. (No `Debug`: it holds
+/// passwords and tokens.)
+#[derive(Default)]
+pub struct Options {
+    /// `--addr`; without it, [`DEFAULT_ADDR`].
+    pub addr: Option<SocketAddr>,
+    /// `--issuer`; without it, `http://` + the address actually bound.
     pub issuer: Option<String>,
-    /// `--workers`: threads serving requests; `None` for one per CPU core.
     pub workers: Option<usize>,
-    /// Everything else the application needs; its `issuer` is filled in by [`Settings::into_options`].
-    pub options: AppOptions,
+    /// Username and password of each `--user`.
+    pub users: Vec<(String, String)>,
+    pub admin_token: Option<String>,
+    pub open_registration: bool,
+    pub registration_token: Option<String>,
+    pub password_grant: bool,
+    pub log_requests: bool,
+    /// Signing keys; `None` generates them at start.
+    pub keys: Option<KeySet>,
 }
 
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("addr", &self.addr)
-            .field("issuer", &self.issuer)
-            .field("workers", &self.workers)
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
-impl Settings {
-    /// The application options, with the issuer defaulting to `http://` + the bound address.
-    pub fn into_options(self, bound: SocketAddr) -> AppOptions {
-        AppOptions {
-            issuer: self.issuer.unwrap_or_else(|| format!("http://{bound}")),
-            ..self.options
-        }
-    }
-}
-
-/// A command-line mistake, for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CliError(pub String);
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn err(message: impl Into<String>) -> CliError {
-    CliError(message.into())
-}
-
-/// Parse the arguments (without the program name).
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
+/// Parse the arguments (without the program name): the options, `None` for `--help`, or a
+/// message for people.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
     let mut args = args.into_iter();
-    let mut addr: Option<SocketAddr> = None;
-    let mut issuer: Option<String> = None;
-    let mut users: Vec<UserSpec> = Vec::new();
-    let mut admin_token: Option<String> = None;
-    let mut registration_token: Option<String> = None;
-    let mut password_grant = false;
-    let mut workers: Option<usize> = None;
-    let mut quiet = false;
-
+    let mut o = Options {
+        log_requests: true,
+        ..Options::default()
+    };
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value`.
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| -> Result<String, CliError> {
-            match inline.clone().or_else(|| args.next()) {
-                Some(v) => Ok(v),
-                None => Err(err(format!("{name} needs a value"))),
-            }
+        let switch = inline.is_none();
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{flag} needs a value"))
         };
         match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--addr" => set_once(&mut addr, "--addr", parse_addr(&value("--addr")?)?)?,
-            "--issuer" => set_once(&mut issuer, "--issuer", parse_issuer(&value("--issuer")?)?)?,
+            "-h" | "--help" => return Ok(None),
+            "--addr" => {
+                let v = value()?;
+                let parsed = v
+                    .parse()
+                    .map_err(|_| format!("--addr {v}: expected IP:PORT"))?;
+                once(&mut o.addr, &flag, parsed)?;
+            }
+            "--issuer" => {
+                let v = value()?;
+                let config = opkit::Config::new(&v).map_err(|e| format!("--issuer {v}: {e}"))?;
+                once(&mut o.issuer, &flag, config.issuer().to_owned())?;
+            }
             "--user" => {
-                let user = parse_user(&value("--user")?)?;
-                if users.iter().any(|u| u.username == user.username) {
-                    return Err(err(format!("--user {} is given twice", user.username)));
+                let (name, password) = user(&value()?)?;
+                if o.users.iter().any(|(n, _)| *n == name) {
+                    return Err(format!("--user {name} is given twice"));
                 }
-                users.push(user);
+                o.users.push((name, password));
             }
-            "--admin-token" => {
-                let token = parse_token("--admin-token", &value("--admin-token")?)?;
-                set_once(&mut admin_token, "--admin-token", token)?;
-            }
+            "--admin-token" => once(&mut o.admin_token, &flag, token(&flag, value()?)?)?,
             "--registration-token" => {
-                let token = parse_token("--registration-token", &value("--registration-token")?)?;
-                set_once(&mut registration_token, "--registration-token", token)?;
+                once(&mut o.registration_token, &flag, token(&flag, value()?)?)?
             }
-            "--password-grant" if inline.is_none() => password_grant = true,
-            "--workers" => set_once(
-                &mut workers,
-                "--workers",
-                parse_workers(&value("--workers")?)?,
-            )?,
-            "-q" | "--quiet" if inline.is_none() => quiet = true,
-            _ => return Err(err(format!("unknown argument: {arg}"))),
+            "--open-registration" if switch => o.open_registration = true,
+            "--password-grant" if switch => o.password_grant = true,
+            "-q" | "--quiet" if switch => o.log_requests = false,
+            "--workers" => match value()?.parse::<usize>() {
+                Ok(n @ 1..=1024) => once(&mut o.workers, &flag, n)?,
+                _ => return Err("--workers: expected a number from 1 to 1024".into()),
+            },
+            _ => return Err(format!("unknown argument: {arg}")),
         }
     }
+    let loopback = o.addr.is_none_or(|addr| addr.ip().is_loopback());
+    if o.issuer.is_none() && !loopback {
+        return Err("--issuer (an https URL) is required when --addr is not loopback".into());
+    }
+    Ok(Some(o))
+}
 
-    let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    if issuer.is_none() && !addr.ip().is_loopback() {
-        return Err(err(
-            "--issuer is required when --addr is not a loopback address \
-             (an issuer reachable from elsewhere must be an https URL)",
+fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
+    match slot.replace(value) {
+        Some(_) => Err(format!("{flag} is given twice")),
+        None => Ok(()),
+    }
+}
+
+/// `NAME:PASSWORD`: 1-64 letters, digits, `.`, `_`, `-` (the name also makes the e-mail
+/// address) and a password of 1-1024 bytes.
+fn user(s: &str) -> Result<(String, String), String> {
+    let (name, password) = s.split_once(':').ok_or("--user expects NAME:PASSWORD")?;
+    let name_ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !name_ok {
+        return Err(format!(
+            "--user {name:?}: 1-64 letters, digits, '.', '_' or '-'"
         ));
     }
-    Ok(Command::Run(Box::new(Settings {
-        addr,
-        issuer,
-        workers,
-        options: AppOptions {
-            issuer: String::new(),
-            users,
-            admin_token,
-            registration_token,
-            password_grant,
-            log_requests: !quiet,
-            keys: None,
-        },
-    })))
-}
-
-fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), CliError> {
-    if slot.is_some() {
-        return Err(err(format!("{name} is given twice")));
+    if !(1..=1024).contains(&password.len()) {
+        return Err(format!("--user {name}: the password must be 1-1024 bytes"));
     }
-    *slot = Some(value);
-    Ok(())
+    Ok((name.to_owned(), password.to_owned()))
 }
 
-fn parse_addr(s: &str) -> Result<SocketAddr, CliError> {
-    s.parse()
-        .map_err(|_| err(format!("--addr {s}: expected IP:PORT, e.g. 127.0.0.1:8080")))
-}
-
-fn parse_workers(s: &str) -> Result<usize, CliError> {
-    match s.parse::<usize>() {
-        Ok(n @ 1..=MAX_WORKERS) => Ok(n),
-        _ => Err(err(format!(
-            "--workers {s}: expected a number from 1 to {MAX_WORKERS}"
-        ))),
-    }
-}
-
-fn parse_issuer(s: &str) -> Result<String, CliError> {
-    // The provider checks the rest (https, or http on loopback; no query or fragment).
-    opkit::Config::new(s)
-        .map(|c| c.issuer().to_owned())
-        .map_err(|e| err(format!("--issuer {s}: {e}")))
-}
-
-/// `NAME:PASSWORD`; the name is 1–64 characters of letters, digits, `.`, `_` and `-` (it also
-/// makes the e-mail address), the password anything non-empty up to 1024 bytes.
-fn parse_user(s: &str) -> Result<UserSpec, CliError> {
-    let Some((username, password)) = s.split_once(':') else {
-        return Err(err("--user expects NAME:PASSWORD"));
-    };
-    let name_ok = (1..=64).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !name_ok {
-        return Err(err(format!(
-            "--user {username:?}: the name must be 1-64 letters, digits, '.', '_' or '-'"
-        )));
-    }
-    if password.is_empty() || password.len() > 1024 {
-        return Err(err(format!(
-            "--user {username}: the password must be 1-1024 bytes"
-        )));
-    }
-    Ok(UserSpec {
-        username: username.to_owned(),
-        password: password.to_owned(),
-    })
-}
-
-/// A bearer token must be usable in `Authorization: Bearer` (RFC 6750 `b64token` characters),
-/// or it could never be presented.
-fn parse_token(name: &str, s: &str) -> Result<String, CliError> {
-    let ok = !s.is_empty()
-        && s.len() <= 512
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-        });
+/// A token usable in `Authorization: Bearer` (RFC 6750 `b64token` characters).
+fn token(flag: &str, s: String) -> Result<String, String> {
+    let ok = (1..=512).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
     if !ok {
-        return Err(err(format!(
-            "{name}: 1-512 characters of letters, digits and - . _ ~ + / ="
-        )));
+        return Err(format!("{flag}: 1-512 letters, digits and - . _ ~ + / ="));
     }
     if s.len() < 16 {
-        eprintln!("warning: {name} is shorter than 16 characters; anyone who can guess it gets in");
+        eprintln!("warning: {flag} is shorter than 16 characters; anyone who guesses it gets in");
     }
-    Ok(s.to_owned())
+    Ok(s)
 }

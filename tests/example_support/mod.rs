@@ -1,10 +1,8 @@
-//! HTTP helpers shared by the end-to-end tests of the example provider
-//! (`tests/example_server.rs`, `tests/example_modes.rs`): start the real router on a loopback
-//! port, act as a browser (cookie store on, redirects off) and as a relying party.
-//!
-//! Each test crate includes `examples/server/app.rs` as its `app` module and
-//! `examples/server/serve.rs` as its `serve` module, so the router is served as `main.rs`
-//! serves it (two workers, responses written in bursts).
+//! HTTP helpers shared by the end-to-end tests of the provider as the example serves it
+//! (`tests/example_server.rs`, `tests/example_modes.rs`): build it through `opkit-axum`'s public
+//! API with the example's settings, serve it on a loopback port with `opkit_axum::serve` (two
+//! workers, responses written in bursts), and act as a browser (cookie store on, redirects off)
+//! and as a relying party.
 
 // Each test crate uses a different subset of the helpers.
 #![allow(dead_code)]
@@ -15,14 +13,18 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+use opkit::claims::UserClaims;
+use opkit::config::RegistrationPolicy;
 use opkit::host::SystemRng;
 use opkit::jose::{Algorithm, KeySet, SigningKey};
+use opkit::secret::SecretHash;
+use opkit::store::{MemoryStore, MemoryUsers};
+use opkit::Config;
+use opkit_axum::{OpenIdApp, OpenIdProvider};
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{redirect, Client, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-use crate::app;
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 pub const USER: &str = "alice";
@@ -32,10 +34,10 @@ pub const POST_LOGOUT: &str = "http://127.0.0.1:9/bye";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-/// A running example provider.
+/// A running provider.
 pub struct Server {
     pub base: String,
-    pub info: app::StartupInfo,
+    pub app: OpenIdApp<MemoryStore, MemoryUsers>,
 }
 
 impl Server {
@@ -68,41 +70,76 @@ pub fn keys() -> KeySet {
     keys
 }
 
+/// How to build the provider, as the example's flags would.
+pub struct Options {
+    pub config: Config,
+    /// Usernames and passwords (claims as the example gives them).
+    pub users: Vec<(String, String)>,
+    pub admin_token: Option<String>,
+}
+
 /// The options every test starts from: the issuer, user alice, the fixed admin token, open
-/// registration, no password grant, no request log, the keys of this test binary.
-pub fn options(issuer: &str) -> app::AppOptions {
-    app::AppOptions {
-        issuer: issuer.to_owned(),
-        users: vec![app::UserSpec {
-            username: USER.into(),
-            password: PASSWORD.into(),
-        }],
+/// registration (`--open-registration`), no password grant.
+pub fn options(issuer: &str) -> Options {
+    let mut config = Config::new(issuer).unwrap();
+    config.registration = RegistrationPolicy::Open;
+    Options {
+        config,
+        users: vec![(USER.into(), PASSWORD.into())],
         admin_token: Some(ADMIN.into()),
-        registration_token: None,
-        password_grant: false,
-        log_requests: false,
-        keys: Some(keys()),
     }
 }
 
-/// Start the example provider on `127.0.0.1:0` with [`options`], changed by `tweak`.
-pub async fn start(tweak: impl FnOnce(&mut app::AppOptions)) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut options = options(&base);
-    tweak(&mut options);
-    let app = app::build(options).await.unwrap();
+/// The example's subject for a username: 32 hex digits.
+pub fn subject_for(username: &str) -> String {
+    let mut hex = SecretHash::of(&format!("opkit-example-user:{username}")).to_hex();
+    hex.truncate(32);
+    hex
+}
+
+/// Build the application for `options` with the keys of this test binary.
+pub fn build(options: Options) -> OpenIdApp<MemoryStore, MemoryUsers> {
+    // Few PBKDF2 iterations: the tests check behaviour, not the hash's cost.
+    let users = MemoryUsers::new().with_iterations(1000);
+    for (name, password) in &options.users {
+        let claims = UserClaims {
+            name: Some(name.clone()),
+            preferred_username: Some(name.clone()),
+            email: Some(format!("{name}@example.com")),
+            email_verified: Some(true),
+            ..UserClaims::default()
+        };
+        users
+            .add_user(name, password, &subject_for(name), claims)
+            .unwrap();
+    }
+    let mut builder = OpenIdProvider::new(options.config, keys(), MemoryStore::new(), users);
+    if let Some(token) = &options.admin_token {
+        builder = builder.admin_token(token);
+    }
+    builder.build()
+}
+
+/// Serve `app` on `listener` the way the example does.
+pub fn serve(listener: tokio::net::TcpListener, app: &OpenIdApp<MemoryStore, MemoryUsers>) {
     let router = app.router();
-    tokio::spawn(super::serve::serve(
+    tokio::spawn(opkit_axum::serve(
         listener,
         router,
         2,
         std::future::pending(),
     ));
-    Server {
-        base,
-        info: app.startup().clone(),
-    }
+}
+
+/// Start the provider on `127.0.0.1:0` with [`options`], changed by `tweak`.
+pub async fn start(tweak: impl FnOnce(&mut Options)) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut options = options(&base);
+    tweak(&mut options);
+    let app = build(options);
+    serve(listener, &app);
+    Server { base, app }
 }
 
 /// A browser: keeps cookies, never follows redirects.

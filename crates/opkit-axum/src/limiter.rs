@@ -1,11 +1,11 @@
-//! A small in-process [`RateLimit`] for credential checks: after [`MAX_FAILURES`] failed checks
-//! of one username (login page and password grant) or one `client_id` (client secrets) within
+//! The kit's default [`RateLimit`], in-process: after [`MAX_FAILURES`] failed checks of one
+//! username (login page and password grant) or one `client_id` (client secrets) within
 //! [`WINDOW`], further checks of it are refused until the window has passed.
 //!
 //! Successful checks are the common case (every token request of a confidential client makes
 //! one) and cost nothing here while no failure is being counted: [`Limiter::allow`] and
 //! [`Limiter::succeeded`] read one atomic counter of tracked keys and return. Only when some key
-//! has failures do they hash the identifier and lock one of [`SHARDS`] maps, looked up by the
+//! has failures do they hash the identifier and lock one of 16 maps, looked up by the
 //! borrowed identifier (no key is allocated except to record a failure).
 
 use std::collections::HashMap;
@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use opkit::host::{Attempt, RateLimit};
 
 /// Failed checks allowed per key and window.
-pub(crate) const MAX_FAILURES: u32 = 10;
+pub const MAX_FAILURES: u32 = 10;
 /// The counting window, from the first failure.
-pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Keys tracked at most; beyond it (after dropping stale ones) new keys are not counted.
 const MAX_KEYS: usize = 100_000;
 /// Longest identifier kept in a key.
@@ -30,8 +30,16 @@ const SHARDS: usize = 16;
 /// Keys tracked at most per shard.
 const MAX_KEYS_PER_SHARD: usize = MAX_KEYS / SHARDS;
 
-/// Failure counts per credential.
-pub(crate) struct Limiter {
+/// Failure counts per credential (the kit installs one unless the host gives its own).
+///
+/// ```
+/// use opkit::host::{Attempt, RateLimit};
+/// let limiter = opkit_axum::Limiter::default();
+/// let alice = Attempt::Password { username: "alice" };
+/// for _ in 0..opkit_axum::limiter::MAX_FAILURES { limiter.failed(&alice); }
+/// assert!(!limiter.allow(&alice));
+/// ```
+pub struct Limiter {
     /// Keys tracked across all shards; while it is 0 nothing needs to be looked up.
     tracked: AtomicUsize,
     /// Picks a key's shard (keyed per process, so identifiers cannot be chosen to collide).
@@ -82,6 +90,14 @@ struct Window {
     failures: u32,
 }
 
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("tracked", &self.tracked.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Limiter {
     fn default() -> Self {
         Limiter {
@@ -118,7 +134,7 @@ impl Limiter {
     }
 
     /// Drop windows that have passed.
-    pub(crate) fn purge(&self) {
+    pub fn purge(&self) {
         if self.idle() {
             return;
         }

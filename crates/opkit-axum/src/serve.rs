@@ -1,6 +1,6 @@
-//! How the example provider accepts and serves connections.
-//!
-//! Two choices here are about speed (measurements in `benches/http/README.md`):
+//! The serving loop: [`serve`] accepts connections and serves a [`Router`] on them, with
+//! graceful shutdown. Two choices here are about speed (measurements in
+//! `benches/http/README.md` of the opkit repository):
 //!
 //! - **One single-threaded runtime per worker thread.** The listener deals accepted
 //!   connections out round-robin, and a connection stays on its worker for its whole life: no
@@ -13,6 +13,10 @@
 //!   once per burst instead of once per response; on a virtual machine, where waking a
 //!   sleeping thread on another core costs several microseconds, this is about 20% more
 //!   requests per second. A lone request waits for nothing: its task is polled again at once.
+//!
+//! Each connection is served by hyper's HTTP/1.1 server with a header read timeout
+//! ([`ServeOptions::header_read_timeout`]), so a connection that drips its request head or sits
+//! idle between requests does not hold a socket for ever.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -22,6 +26,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -30,16 +37,68 @@ use tokio::sync::{mpsc, watch};
 /// also runs the listener, and `workers - 1` threads, each with a single-threaded runtime of
 /// its own. Returns once `shutdown` has resolved and every connection is closed.
 ///
-/// `main.rs` calls it on a current-thread runtime, so the first worker is single-threaded too;
-/// the tests that drive the example over HTTP serve through it as well.
+/// Call it on a current-thread runtime so the first worker is single-threaded too (on a
+/// multi-threaded one it works as well; the other workers still get a thread each). The router
+/// is any axum [`Router`], typically [`crate::OpenIdApp::router`] merged with the host's own
+/// routes.
+///
+/// ```no_run
+/// # async fn run(router: axum::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// opkit_axum::serve(listener, router, workers, async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await
+/// # }
+/// ```
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     workers: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let local = listener.local_addr()?;
-    let workers = workers.max(1);
+    serve_with(listener, router, ServeOptions::new(workers), shutdown).await
+}
+
+/// How [`serve_with`] serves.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    workers: usize,
+    header_read_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// `workers` workers (at least one), and a header read timeout of
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub fn new(workers: usize) -> Self {
+        ServeOptions {
+            workers: workers.max(1),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+
+    /// Close a connection whose request head has not fully arrived this long after the
+    /// connection opened or its previous response was sent (so an idle keep-alive connection,
+    /// or one that drips its headers, does not hold a socket for ever).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+}
+
+/// How long a request head may take to arrive, by default.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`serve`] with [`ServeOptions`].
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let workers = options.workers.max(1);
+    let timeout = options.header_read_timeout;
     let (stop, stopped) = watch::channel(false);
     let mut queues = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers - 1);
@@ -53,9 +112,9 @@ pub async fn serve(
             .build()?;
         let worker = Worker {
             incoming,
-            local,
             router: router.clone(),
             stopped: stopped.clone(),
+            timeout,
         };
         let thread = std::thread::Builder::new()
             .name(format!("opkit-worker-{n}"))
@@ -64,9 +123,9 @@ pub async fn serve(
     }
     let here = Worker {
         incoming: first,
-        local,
         router,
         stopped,
+        timeout,
     };
     let accepting = async move {
         tokio::select! {
@@ -95,6 +154,35 @@ pub async fn serve(
     result.and(joined.map(drop))
 }
 
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: the usual `shutdown` for [`serve`].
+///
+/// ```no_run
+/// # async fn run(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
+/// opkit_axum::serve(listener, router, 2, opkit_axum::shutdown_signal()).await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sig) => drop(sig.recv().await),
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
 /// An accepted connection on its way to a worker, and its peer's address.
 type Connection = (std::net::TcpStream, SocketAddr);
 
@@ -108,7 +196,7 @@ async fn deal(listener: TcpListener, queues: Vec<mpsc::UnboundedSender<Connectio
                 // Per-connection failures (the peer gave up before we accepted) are nothing to
                 // wait for; running out of file descriptors or memory is.
                 if !is_connection_error(&e) {
-                    eprintln!("accept failed: {e}");
+                    crate::log::line(&format!("accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 continue;
@@ -116,14 +204,14 @@ async fn deal(listener: TcpListener, queues: Vec<mpsc::UnboundedSender<Connectio
         };
         // Responses are written in one piece, so Nagle's algorithm only ever delays them.
         if let Err(e) = tcp.set_nodelay(true) {
-            eprintln!("cannot set TCP_NODELAY: {e}");
+            crate::log::line(&format!("cannot set TCP_NODELAY: {e}"));
         }
         // A socket registered with this thread's runtime can't be polled by another's: pass it
         // over as a plain socket, registered again on the worker.
         let tcp = match tcp.into_std() {
             Ok(tcp) => tcp,
             Err(e) => {
-                eprintln!("cannot hand a connection to a worker: {e}");
+                crate::log::line(&format!("cannot hand a connection to a worker: {e}"));
                 continue;
             }
         };
@@ -147,65 +235,84 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// One worker: serves the connections it is handed until told to stop.
 struct Worker {
     incoming: mpsc::UnboundedReceiver<Connection>,
-    local: SocketAddr,
     router: Router,
     stopped: watch::Receiver<bool>,
+    timeout: Duration,
 }
 
 impl Worker {
+    /// Serve each connection (HTTP/1.1 through hyper, with the header read timeout) until told
+    /// to stop; then let busy connections finish their response and wait for them to close.
     async fn run(self) -> io::Result<()> {
-        let mut stopped = self.stopped;
-        let listener = Handed {
-            incoming: self.incoming,
-            local: self.local,
-        };
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(async move {
-                // An error means the sender is gone, which also means stop.
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    }
-}
-
-/// The connections dealt to one worker, as an axum [`Listener`](axum::serve::Listener).
-struct Handed {
-    incoming: mpsc::UnboundedReceiver<Connection>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for Handed {
-    type Io = Deferred<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let Worker {
+            mut incoming,
+            router,
+            mut stopped,
+            timeout,
+        } = self;
+        // Every connection task holds a receiver; `closed()` resolves once all are gone.
+        let (live, live_rx) = watch::channel(());
         loop {
-            let Some((tcp, peer)) = self.incoming.recv().await else {
-                // The listener is gone: shutting down, and axum stops asking once told to.
-                return std::future::pending().await;
+            let (tcp, _peer) = tokio::select! {
+                next = incoming.recv() => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+                // An error means the sender is gone, which also means stop.
+                _ = stopped.wait_for(|stop| *stop) => break,
             };
-            match TcpStream::from_std(tcp) {
-                Ok(tcp) => return (Deferred::new(tcp), peer),
-                Err(e) => eprintln!("cannot register a connection with its worker: {e}"),
-            }
+            let tcp = match TcpStream::from_std(tcp) {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    crate::log::line(&format!(
+                        "cannot register a connection with its worker: {e}"
+                    ));
+                    continue;
+                }
+            };
+            let service = TowerToHyperService::new(router.clone());
+            let mut stop = stopped.clone();
+            let holds = live_rx.clone();
+            tokio::spawn(async move {
+                let builder = {
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(timeout);
+                    builder
+                };
+                let conn = builder.serve_connection(TokioIo::new(Deferred::new(tcp)), service);
+                let mut conn = std::pin::pin!(conn);
+                let mut stopping = false;
+                loop {
+                    tokio::select! {
+                        // Errors are the peer's (reset, timeout, malformed request): nothing to do.
+                        _ = conn.as_mut() => break,
+                        _ = stop.wait_for(|stop| *stop), if !stopping => {
+                            stopping = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+                drop(holds);
+            });
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
+        drop(live_rx);
+        live.closed().await;
+        Ok(())
     }
 }
 
 /// A connection whose writes each first yield once to the worker's other ready tasks (see the
 /// module documentation). Reads, flushes and shutdown pass straight through.
-pub struct Deferred<T> {
+pub(crate) struct Deferred<T> {
     io: T,
     /// The write being attempted has already yielded once.
     yielded: bool,
 }
 
 impl<T> Deferred<T> {
-    pub fn new(io: T) -> Self {
+    pub(crate) fn new(io: T) -> Self {
         Deferred { io, yielded: false }
     }
 
@@ -292,6 +399,45 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(far.read(&mut got).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn slow_and_idle_connections_are_closed() {
+        use axum::routing::get;
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = ServeOptions::new(1).header_read_timeout(Duration::from_millis(300));
+        tokio::spawn(serve_with(
+            listener,
+            router,
+            options,
+            std::future::pending(),
+        ));
+        let within = |secs| Duration::from_secs(secs);
+
+        // Headers that never finish.
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let closed = tokio::time::timeout(within(5), tcp.read_to_end(&mut got)).await;
+        assert!(closed.is_ok(), "a dripping request is cut off");
+
+        // A keep-alive connection left idle after its response.
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let closed = tokio::time::timeout(within(5), tcp.read_to_end(&mut got)).await;
+        assert!(closed.is_ok(), "an idle connection is closed");
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,443 @@
+//! The builder ([`OpenIdProvider`]) and the built application ([`OpenIdApp`]): its router, its
+//! provider, and the purge of what expired.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use axum::Router;
+use opkit::config::Endpoint;
+use opkit::host::{Clock, RateLimit, Rng};
+use opkit::jose::KeySet;
+use opkit::secret::SecretHash;
+use opkit::store::{PurgeCounts, Store, StoreError, UserStore};
+use opkit::{Config, Provider};
+use time::Duration;
+
+use crate::adapter::Incoming;
+use crate::admin::{self, CLIENTS_PATH};
+use crate::browser::CookiePolicy;
+use crate::endpoints as ep;
+use crate::interaction::{self, INTERACTION_PATH};
+use crate::kit::{Kit, KitProvider};
+use crate::limiter::Limiter;
+use crate::logout;
+use crate::memory::{MemoryPending, MemorySessions};
+use crate::pages::{DefaultPages, Pages};
+use crate::state::{PendingStore, SessionRecord, SessionStore, StateError};
+use crate::users::BlockingUsers;
+
+/// Largest request body accepted anywhere by default (the core applies tighter limits per
+/// endpoint).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// How long a login session lasts by default.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::hours(12);
+/// Records removed per store statement by [`OpenIdApp::purge_expired`].
+const PURGE_BATCH: usize = 1000;
+
+/// Builds an [`OpenIdApp`]: the provider, plus the host's choices (admin token, pages, state
+/// stores, rate limiter). Everything but the provider has a default.
+///
+/// ```
+/// use opkit::jose::{Algorithm, KeySet, SigningKey};
+/// use opkit::store::{MemoryStore, MemoryUsers};
+/// use opkit::Config;
+///
+/// let mut keys = KeySet::new();
+/// let rng = opkit::host::SystemRng::new();
+/// keys.insert(SigningKey::generate(Algorithm::Es256, "k1", &rng).unwrap()).unwrap();
+/// let config = Config::new("https://id.example.com").unwrap();
+/// let app = opkit_axum::OpenIdProvider::new(config, keys, MemoryStore::new(), MemoryUsers::new())
+///     .admin_token("a long random admin token")
+///     .build();
+/// let router: axum::Router = app.router();
+/// ```
+pub struct OpenIdProvider<S, U> {
+    provider: KitProvider<S, U>,
+    pages: Arc<dyn Pages>,
+    sessions: Arc<dyn SessionStore>,
+    pending: Arc<dyn PendingStore>,
+    limiter: Option<Arc<dyn RateLimit>>,
+    admin_token: Option<SecretHash>,
+    session_ttl: Duration,
+    access_log: bool,
+    body_limit: usize,
+}
+
+impl<S: Store + 'static, U: UserStore + 'static> fmt::Debug for OpenIdProvider<S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenIdProvider")
+            .field("issuer", &self.provider.config().issuer())
+            .field("management_api", &self.admin_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
+    /// A provider for `config` with these signing keys, this store (clients, grants, codes,
+    /// tokens, consents) and the host's users. The users' password check will run on the
+    /// blocking pool ([`BlockingUsers`]).
+    pub fn new(config: Config, keys: KeySet, store: S, users: U) -> Self {
+        Self::from_provider(Provider::new(
+            config,
+            keys,
+            store,
+            BlockingUsers::new(users),
+        ))
+    }
+
+    /// Serve a provider the host built itself (say with its own clock). The kit installs its
+    /// rate limiter into it at [`build`](Self::build) unless [`rate_limit`](Self::rate_limit)
+    /// gives another.
+    pub fn from_provider(provider: KitProvider<S, U>) -> Self {
+        OpenIdProvider {
+            provider,
+            pages: Arc::new(DefaultPages),
+            sessions: Arc::new(MemorySessions::default()),
+            pending: Arc::new(MemoryPending::default()),
+            limiter: None,
+            admin_token: None,
+            session_ttl: DEFAULT_SESSION_TTL,
+            access_log: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Mount the management API (`/clients…`) for callers presenting `token` as a bearer
+    /// token. Only its SHA-256 is kept. Without it, the management API is not served. Use a
+    /// random token of 32 bytes or more, of RFC 6750 `b64token` characters (letters, digits,
+    /// `-._~+/=`): a token with others cannot be presented as a bearer token.
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(SecretHash::of(token));
+        self
+    }
+
+    /// Render the login, consent, logout and message pages with `pages`.
+    pub fn pages(mut self, pages: impl Pages) -> Self {
+        self.pages = Arc::new(pages);
+        self
+    }
+
+    /// Keep login sessions in `store` (default: [`MemorySessions`]).
+    pub fn session_store(mut self, store: impl SessionStore) -> Self {
+        self.sessions = Arc::new(store);
+        self
+    }
+
+    /// Keep pending login, consent and logout steps in `store` (default: [`MemoryPending`]).
+    pub fn pending_store(mut self, store: impl PendingStore) -> Self {
+        self.pending = Arc::new(store);
+        self
+    }
+
+    /// Throttle password and client secret checks with `limiter` (default: [`Limiter`]). The
+    /// login page and the password grant share it.
+    pub fn rate_limit(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// How long a login session lasts (default [`DEFAULT_SESSION_TTL`]).
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// Largest request body accepted (default [`DEFAULT_BODY_LIMIT`]); larger ones get `413`.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Log one line per request on stderr: method, path (ids masked, never the query),
+    /// status and time (default off).
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
+    }
+
+    /// Use another clock (tests move time with it).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.provider = self.provider.with_clock(clock);
+        self
+    }
+
+    /// Use another random source.
+    pub fn rng(mut self, rng: Arc<dyn Rng>) -> Self {
+        self.provider = self.provider.with_rng(rng);
+        self
+    }
+
+    /// The provider being built (to create clients before serving, say).
+    pub fn provider(&self) -> &KitProvider<S, U> {
+        &self.provider
+    }
+
+    /// The application.
+    pub fn build(self) -> OpenIdApp<S, U> {
+        let (limiter, own_limiter): (Arc<dyn RateLimit>, _) = match self.limiter {
+            Some(limiter) => (limiter, None),
+            None => {
+                let own = Arc::new(Limiter::default());
+                (own.clone(), Some(own))
+            }
+        };
+        let provider = self.provider.with_rate_limit(limiter.clone());
+        let secure = provider.config().issuer().starts_with("https://");
+        OpenIdApp {
+            kit: Arc::new(Kit {
+                provider,
+                pages: self.pages,
+                sessions: self.sessions,
+                pending: self.pending,
+                limiter,
+                own_limiter,
+                admin_token: self.admin_token,
+                cookies: CookiePolicy { secure },
+                session_ttl: self.session_ttl,
+                access_log: self.access_log,
+                body_limit: self.body_limit,
+            }),
+        }
+    }
+}
+
+/// The built provider: [`router`](Self::router) serves it, [`spawn_purge`](Self::spawn_purge)
+/// keeps its stores small. Cheap to clone (one `Arc`).
+pub struct OpenIdApp<S, U> {
+    kit: Arc<Kit<S, U>>,
+}
+
+impl<S, U> Clone for OpenIdApp<S, U> {
+    fn clone(&self) -> Self {
+        OpenIdApp {
+            kit: self.kit.clone(),
+        }
+    }
+}
+
+impl<S: Store + 'static, U: UserStore + 'static> fmt::Debug for OpenIdApp<S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenIdApp")
+            .field("issuer", &self.kit.issuer())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one [`OpenIdApp::purge_expired`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// From the provider's store.
+    pub store: PurgeCounts,
+    /// Login sessions.
+    pub sessions: u64,
+    /// Pending login, consent and logout steps.
+    pub pending: u64,
+}
+
+/// A purge failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PurgeError {
+    /// The provider's store failed.
+    Store(StoreError),
+    /// A state store of the kit failed.
+    State(StateError),
+}
+
+impl fmt::Display for PurgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PurgeError::Store(e) => write!(f, "purge failed: {e}"),
+            PurgeError::State(e) => write!(f, "purge failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PurgeError {}
+
+/// The path part of the issuer (`""` for `https://host`, `"/tenant"` for
+/// `https://host/tenant`).
+fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
+    /// The provider (to create clients, rotate keys, revoke consents…).
+    pub fn provider(&self) -> &KitProvider<S, U> {
+        &self.kit.provider
+    }
+
+    /// The path part of the issuer, under which [`router`](Self::router) mounts everything but
+    /// the RFC 8414 metadata (`""` for an issuer without a path). A host mounting pages of its
+    /// own next to the provider's puts them under it too.
+    pub fn issuer_path(&self) -> String {
+        issuer_path(self.kit.issuer())
+    }
+
+    /// The browser's login session, for a host's own pages ("signed in as …").
+    pub async fn current_session(&self, incoming: &Incoming) -> Option<SessionRecord> {
+        self.kit.current_session(incoming).await
+    }
+
+    /// Every endpoint the configuration switches on ([`Config::endpoints`], which discovery
+    /// lists) at its path, the RFC 8414 metadata at
+    /// `/.well-known/oauth-authorization-server{issuer path}`, RFC 7592 client configuration
+    /// below the registration endpoint when registration is open, the login and consent forms
+    /// (`/interaction/…`), the logout confirmation (`{end_session}/{id}`) and, with an admin
+    /// token, the management API (`/clients…`). CORS is on the token, UserInfo, JWKS and
+    /// discovery endpoints only. Merge it with the host's own routes; it has no fallback.
+    ///
+    /// # Panics
+    ///
+    /// If two paths of the configuration collide (axum refuses overlapping routes), or collide
+    /// with the kit's `/interaction/…` or `/clients…`: a mistake in the host's code, found the
+    /// first time it starts.
+    pub fn router(&self) -> Router {
+        let kit = &self.kit;
+        let config = kit.provider.config();
+        let mut routes = Router::new();
+        for (endpoint, path) in config.endpoints() {
+            routes = match endpoint {
+                Endpoint::Discovery => routes.route(
+                    path,
+                    get(ep::discovery::<S, U>).options(ep::preflight::<S, U>),
+                ),
+                Endpoint::Authorization => routes
+                    .route(path, any(interaction::authorize::<S, U>))
+                    .route(
+                        &format!("{INTERACTION_PATH}/{{id}}/login"),
+                        post(interaction::login::<S, U>),
+                    )
+                    .route(
+                        &format!("{INTERACTION_PATH}/{{id}}/consent"),
+                        post(interaction::consent::<S, U>),
+                    ),
+                Endpoint::Token => {
+                    routes.route(path, any(ep::token::<S, U>).options(ep::preflight::<S, U>))
+                }
+                Endpoint::UserInfo => routes.route(
+                    path,
+                    any(ep::userinfo::<S, U>).options(ep::preflight::<S, U>),
+                ),
+                Endpoint::Jwks => {
+                    routes.route(path, get(ep::jwks::<S, U>).options(ep::preflight::<S, U>))
+                }
+                Endpoint::Registration => routes.route(path, any(ep::register::<S, U>)).route(
+                    &format!("{path}/{{client_id}}"),
+                    any(ep::registration_client::<S, U>),
+                ),
+                Endpoint::Revocation => routes.route(path, any(ep::revoke::<S, U>)),
+                Endpoint::Introspection => routes.route(path, any(ep::introspect::<S, U>)),
+                Endpoint::EndSession => routes
+                    .route(path, any(logout::end_session::<S, U>))
+                    .route(&format!("{path}/{{id}}"), post(logout::confirm::<S, U>)),
+                other => {
+                    crate::log::line(&format!("opkit-axum does not serve {other:?} yet"));
+                    routes
+                }
+            };
+        }
+        if kit.admin_token.is_some() {
+            routes = routes
+                .route(CLIENTS_PATH, any(admin::clients::<S, U>))
+                .route(
+                    &format!("{CLIENTS_PATH}/{{id}}"),
+                    any(admin::client_by_id::<S, U>),
+                )
+                .route(
+                    &format!("{CLIENTS_PATH}/{{id}}/secrets"),
+                    any(admin::client_secrets::<S, U>),
+                )
+                .route(
+                    &format!("{CLIENTS_PATH}/{{id}}/secrets/{{secret_id}}"),
+                    any(admin::client_secret::<S, U>),
+                );
+        }
+        let routes = routes.with_state(kit.clone());
+        // RFC 8414 metadata sits at the host's root, with the issuer's path appended.
+        let prefix = self.issuer_path();
+        let metadata = Router::new()
+            .route(
+                &format!("/.well-known/oauth-authorization-server{prefix}"),
+                get(ep::discovery::<S, U>).options(ep::preflight::<S, U>),
+            )
+            .with_state(kit.clone());
+        let mut router = if prefix.is_empty() {
+            routes.merge(metadata)
+        } else {
+            Router::new().nest(&prefix, routes).merge(metadata)
+        };
+        router = router.layer(DefaultBodyLimit::max(kit.body_limit));
+        if kit.access_log {
+            router = router.layer(axum::middleware::from_fn(crate::log::access_log));
+        }
+        router
+    }
+
+    /// [`router`](Self::router) with the host's own routes mounted next to the provider's,
+    /// under the issuer's path (for an issuer `https://host/tenant`, the host's `/hello` is
+    /// served at `/tenant/hello`).
+    pub fn router_with(&self, own: Router) -> Router {
+        let prefix = self.issuer_path();
+        let own = if prefix.is_empty() {
+            own
+        } else {
+            Router::new().nest(&prefix, own)
+        };
+        self.router().merge(own)
+    }
+
+    /// Remove what expired: the provider's store ([`Store::purge_expired`], in batches), the
+    /// login sessions, the pending steps and the kit's rate limiter windows.
+    pub async fn purge_expired(&self) -> Result<PurgeReport, PurgeError> {
+        let kit = &self.kit;
+        let now = kit.provider.clock().now();
+        let store = kit
+            .provider
+            .store()
+            .purge_expired(now, PURGE_BATCH)
+            .await
+            .map_err(PurgeError::Store)?;
+        let sessions = kit
+            .sessions
+            .purge_expired(now)
+            .await
+            .map_err(PurgeError::State)?;
+        let pending = kit
+            .pending
+            .purge_expired(now)
+            .await
+            .map_err(PurgeError::State)?;
+        if let Some(limiter) = &kit.own_limiter {
+            limiter.purge();
+        }
+        Ok(PurgeReport {
+            store,
+            sessions,
+            pending,
+        })
+    }
+
+    /// Run [`purge_expired`](Self::purge_expired) every `every` on the current tokio runtime
+    /// until the last clone of this application is dropped (failures are logged to stderr).
+    pub fn spawn_purge(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Kit<S, U>> = Arc::downgrade(&self.kit);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(kit) = weak.upgrade() else { break };
+                if let Err(e) = (OpenIdApp { kit }).purge_expired().await {
+                    crate::log::line(&e.to_string());
+                }
+            }
+        })
+    }
+}

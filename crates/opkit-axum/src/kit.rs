@@ -1,0 +1,106 @@
+//! The state every handler shares, and how it renders pages through the host's [`Pages`].
+
+use std::sync::Arc;
+
+use opkit::host::RateLimit;
+use opkit::http::HttpResponse;
+use opkit::secret::SecretHash;
+use opkit::store::{Store, UserStore};
+use opkit::{Error, ErrorKind, Provider};
+use time::Duration;
+
+use crate::browser::CookiePolicy;
+use crate::limiter::Limiter;
+use crate::pages::{self, MessageKind, MessageView, Pages};
+use crate::state::{PendingStore, SessionStore, StateError};
+use crate::users::BlockingUsers;
+
+/// The provider type the kit serves: the host's store, and its users with the password check
+/// off the async workers.
+pub type KitProvider<S, U> = Provider<S, BlockingUsers<U>>;
+
+/// Shared state of all handlers.
+pub(crate) struct Kit<S, U> {
+    pub(crate) provider: KitProvider<S, U>,
+    pub(crate) pages: Arc<dyn Pages>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) pending: Arc<dyn PendingStore>,
+    /// The limiter installed in the provider; the login page counts through it too.
+    pub(crate) limiter: Arc<dyn RateLimit>,
+    /// The kit's own limiter when the host gave none (purged periodically).
+    pub(crate) own_limiter: Option<Arc<Limiter>>,
+    /// SHA-256 of the management API's bearer token; no management API without it.
+    pub(crate) admin_token: Option<SecretHash>,
+    pub(crate) cookies: CookiePolicy,
+    pub(crate) session_ttl: Duration,
+    pub(crate) access_log: bool,
+    pub(crate) body_limit: usize,
+}
+
+impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
+    /// The issuer identifier.
+    pub(crate) fn issuer(&self) -> &str {
+        self.provider.config().issuer()
+    }
+
+    /// A short page of `kind`, with its usual status and wording.
+    pub(crate) fn message(&self, kind: MessageKind) -> HttpResponse {
+        let (status, title, text) = pages::wording(kind);
+        self.message_page(kind, status, title, text, None)
+    }
+
+    pub(crate) fn message_page(
+        &self,
+        kind: MessageKind,
+        status: u16,
+        title: &str,
+        text: &str,
+        error: Option<(&str, &str)>,
+    ) -> HttpResponse {
+        let page = self.pages.message(&MessageView {
+            kind,
+            status,
+            title,
+            text,
+            error,
+        });
+        let resp = pages::html(status, page, None);
+        if status == 429 {
+            resp.with_header("retry-after", "60")
+        } else {
+            resp
+        }
+    }
+
+    /// The page for a refused request (never a redirect), with the error's status and, for a
+    /// `405`, its `Allow` header.
+    pub(crate) fn refused(&self, kind: MessageKind, err: &Error) -> HttpResponse {
+        if let Some(cause) = err.cause() {
+            crate::log::line(&format!("refused ({}): {cause}", err.code()));
+        }
+        let (_, title, text) = pages::wording(kind);
+        let description = err.description();
+        let resp = self.message_page(
+            kind,
+            err.status(),
+            title,
+            text,
+            Some((err.code().as_str(), &description)),
+        );
+        match err.kind() {
+            ErrorKind::MethodNotAllowed(allow) => resp.set_header("allow", *allow),
+            _ => resp,
+        }
+    }
+
+    /// The response when a state store refused or failed.
+    pub(crate) fn state_failed(&self, e: StateError) -> HttpResponse {
+        match e {
+            StateError::Full => self.message(MessageKind::Busy),
+            other => {
+                crate::log::line(&other.to_string());
+                self.message(MessageKind::ServerError)
+            }
+        }
+    }
+}
