@@ -372,9 +372,6 @@ impl std::error::Error for Error {
     }
 }
 
-/// Shorthand for `Result<T, opkit::Error>`.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
 #[cfg(test)]
 mod tests {
     use super::*;

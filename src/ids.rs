@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::host::{Rng, RngError};
 
 /// A random (version 4) UUID, e.g. for `client_id`.
-pub fn uuid_v4(rng: &dyn Rng) -> Result<String, RngError> {
+pub(crate) fn uuid_v4(rng: &dyn Rng) -> Result<String, RngError> {
     let mut b = [0u8; 16];
     rng.fill(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -16,7 +16,7 @@ pub fn uuid_v4(rng: &dyn Rng) -> Result<String, RngError> {
 }
 
 /// A time-ordered (version 7) UUID: sorts by creation time, so listing by id is listing by age.
-pub fn uuid_v7(rng: &dyn Rng, now: OffsetDateTime) -> Result<String, RngError> {
+pub(crate) fn uuid_v7(rng: &dyn Rng, now: OffsetDateTime) -> Result<String, RngError> {
     let mut b = [0u8; 16];
     rng.fill(&mut b[6..])?;
     let millis = (now.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;

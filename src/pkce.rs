@@ -46,7 +46,7 @@ pub struct CodeChallenge {
 
 /// Whether `s` is 43 to 128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`
 /// (RFC 7636 §4.1, the same syntax for challenges and verifiers).
-pub fn is_valid_verifier_syntax(s: &str) -> bool {
+pub(crate) fn is_valid_verifier_syntax(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))

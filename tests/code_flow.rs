@@ -90,7 +90,7 @@ async fn happy_path_es256() {
         3600
     );
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(id["at_hash"], opkit::token::half_hash(access));
+    assert_eq!(id["at_hash"], opkit::jose::half_hash(access));
 
     let (header, at) = verify_jwt(&h.provider, access, ISSUER);
     assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
@@ -847,8 +847,12 @@ async fn a_step_answered_twice_revokes_what_the_first_answer_issued() {
         let step: opkit::ConsentStep = serde_json::from_str(json).unwrap();
         let h = &h;
         async move {
-            step.decide(&h.provider, Some(&h.alice()), ConsentDecision::Granted(None))
-                .await
+            step.decide(
+                &h.provider,
+                Some(&h.alice()),
+                ConsentDecision::Granted(None),
+            )
+            .await
         }
     };
     let AuthorizeOutcome::Respond(first) = decide(&saved).await else {

@@ -746,7 +746,7 @@ async fn gated_harness() -> Arc<GatedHarness> {
     };
     let provider = opkit::Provider::new(opkit::Config::new(ISSUER).unwrap(), keys(), gated, users)
         .with_clock(Arc::new(TestClock::new()));
-    let settings = opkit::client::metadata::validate(
+    let settings = opkit::client::validate(
         json!({
             "name": "Gated RP",
             "redirect_uris": [REDIRECT],
@@ -755,7 +755,7 @@ async fn gated_harness() -> Arc<GatedHarness> {
         })
         .as_object()
         .unwrap(),
-        opkit::client::metadata::MetadataSource::Management,
+        opkit::client::MetadataSource::Management,
         false,
     )
     .unwrap();
@@ -954,7 +954,7 @@ async fn concurrent_client_changes_are_never_lost() {
     let id = Arc::new(c.client.id.clone());
     let base = Arc::new(c.client.settings.clone());
     // A client holds at most 10 secrets; it has one, so 9 additions, the rest settings updates.
-    let adds = opkit::client::credentials::MAX_SECRETS - 1;
+    let adds = opkit::client::MAX_SECRETS - 1;
     let results = race(|i| {
         let (h, id, base) = (h.clone(), id.clone(), base.clone());
         async move {
@@ -1043,7 +1043,7 @@ async fn a_stale_client_write_is_retried_not_lost() {
         )
         .with_clock(Arc::new(TestClock::new())),
     );
-    let settings = opkit::client::metadata::validate(
+    let settings = opkit::client::validate(
         json!({
             "name": "Before",
             "redirect_uris": [REDIRECT],
@@ -1052,7 +1052,7 @@ async fn a_stale_client_write_is_retried_not_lost() {
         })
         .as_object()
         .unwrap(),
-        opkit::client::metadata::MetadataSource::Management,
+        opkit::client::MetadataSource::Management,
         false,
     )
     .unwrap();

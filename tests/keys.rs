@@ -33,8 +33,8 @@ async fn rotation_end_to_end() {
     assert_eq!(header_kid(&old_id_token), "es-1");
 
     // 1. Publish: in the JWKS at once, not signing yet.
-    let next = SigningKey::generate(Algorithm::Es256, "es-2", &opkit::host::SystemRng::new())
-        .unwrap();
+    let next =
+        SigningKey::generate(Algorithm::Es256, "es-2", &opkit::host::SystemRng::new()).unwrap();
     h.provider.rotate_keys(|keys| keys.insert(next)).unwrap();
     assert!(kids(&h.provider).contains(&"es-2".to_owned()));
     let still_old = h.code_flow(&c, "openid").await;
@@ -66,7 +66,9 @@ async fn rotation_end_to_end() {
     // 3. Drop: not before every token of the old key has expired.
     let dropped = h
         .provider
-        .rotate_keys(|keys| Ok::<_, KeyError>(keys.drop_retired(now + keep_for - time::Duration::seconds(1))))
+        .rotate_keys(|keys| {
+            Ok::<_, KeyError>(keys.drop_retired(now + keep_for - time::Duration::seconds(1)))
+        })
         .unwrap();
     assert!(dropped.is_empty());
     assert!(kids(&h.provider).contains(&"es-1".to_owned()));

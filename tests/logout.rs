@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use common::*;
-use opkit::flow::logout::EndSession;
 use opkit::http::{HttpRequest, Method};
+use opkit::logout::EndSession;
 use opkit::store::StoreError;
 use serde_json::json;
 

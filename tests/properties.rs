@@ -24,11 +24,11 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use common::*;
 use opkit::client::ClientWithSecrets;
-use opkit::flow::authorize::{AuthorizationResponse, ConsentStep, LoginStep, ResponseMode};
 use opkit::http::{HttpRequest, Method};
 use opkit::scope::Scopes;
 use opkit::secret::SecretHash;
 use opkit::store::{GrantId, GrantStore, RefreshTokenStore};
+use opkit::{AuthorizationResponse, ConsentStep, LoginStep, ResponseMode};
 use opkit::{AuthorizeOutcome, ConsentDecision, ErrorCode, Session};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -1285,11 +1285,11 @@ impl<'h> Model<'h> {
             );
             ensure!(claims["sub"] == subject, "ID token sub {}", claims["sub"]);
             if let Some(code) = code {
-                ensure!(claims["c_hash"] == opkit::token::half_hash(code), "c_hash");
+                ensure!(claims["c_hash"] == opkit::jose::half_hash(code), "c_hash");
             }
             if let Some(access) = access {
                 ensure!(
-                    claims["at_hash"] == opkit::token::half_hash(access),
+                    claims["at_hash"] == opkit::jose::half_hash(access),
                     "at_hash"
                 );
             }

@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
-use opkit::client::metadata::{validate, MetadataSource};
+use opkit::client::{validate, MetadataSource};
 use opkit::client::{ClientWithSecrets, NewClient};
+use opkit::fuzzing::parse_basic_authorization;
 use opkit::host::{Clock, Rng, RngError};
-use opkit::http::{parse_basic_authorization, parse_form, HttpRequest, Method};
+use opkit::http::{parse_form, HttpRequest, Method};
 use opkit::jose::{sign_compact, Algorithm, KeySet, SigningKey};
 use opkit::scope::Scopes;
 use opkit::store::{Consent, ConsentStore, MemoryStore, MemoryUsers};

@@ -6,15 +6,20 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use opkit::client::metadata::{validate, MetadataSource};
+use opkit::client::{validate, MetadataSource};
 use opkit::client::{
     validate_redirect_uri, validate_web_uri, AuthMethod, Client, ClientSettings, GrantType,
 };
-use opkit::flow::authorize::{escape_html, AuthorizationResponse, ResponseMode};
-use opkit::http::{parse_basic_authorization, parse_form_keep_first, HttpResponse};
-use opkit::jose::{b64, parse_compact, parse_jwks, sign_compact, KeySet, SigningKey, VerifyingKey};
-use opkit::pkce::{is_valid_verifier_syntax, s256_challenge, ChallengeMethod, CodeChallenge};
+use opkit::fuzzing::{
+    b64_decode, b64_encode, is_valid_verifier_syntax, parse_basic_authorization,
+    parse_form_keep_first,
+};
+use opkit::http::escape_html;
+use opkit::http::HttpResponse;
+use opkit::jose::{parse_compact, parse_jwks, sign_compact, KeySet, SigningKey, VerifyingKey};
+use opkit::pkce::{s256_challenge, ChallengeMethod, CodeChallenge};
 use opkit::scope::Scopes;
+use opkit::{AuthorizationResponse, ResponseMode};
 use opkit::{AuthorizeOutcome, PendingAuthorization};
 use serde_json::{Map, Value};
 
@@ -160,7 +165,7 @@ pub fn check_pkce(a: &str, b: &str, seed: &[u8]) {
     if let Some(c) = CodeChallenge::new(a, ChallengeMethod::S256) {
         assert_eq!(a.len(), 43, "S256 challenge of wrong length accepted");
         assert_eq!(
-            b64::decode(a).expect("S256 challenge not base64url").len(),
+            b64_decode(a).expect("S256 challenge not base64url").len(),
             32
         );
         if c.verify(b) {
@@ -555,12 +560,12 @@ pub fn check_jwks(bytes: &[u8]) {
                 "EC" => {
                     assert_eq!(key.alg(), opkit::jose::Algorithm::Es256);
                     assert_eq!(
-                        b64::decode(jwk.x.as_deref().unwrap_or("")).map(|x| x.len()),
-                        Ok(32)
+                        b64_decode(jwk.x.as_deref().unwrap_or("")).map(|x| x.len()),
+                        Some(32)
                     );
                     assert_eq!(
-                        b64::decode(jwk.y.as_deref().unwrap_or("")).map(|y| y.len()),
-                        Ok(32)
+                        b64_decode(jwk.y.as_deref().unwrap_or("")).map(|y| y.len()),
+                        Some(32)
                     );
                 }
                 "RSA" => assert_eq!(key.alg(), opkit::jose::Algorithm::Rs256),
@@ -602,18 +607,18 @@ pub fn check_jws_text(s: &str, keys: &KeySet) {
         &s[..header_b64.len() + 1 + payload_b64.len()]
     );
     assert_eq!(
-        b64::encode(jws.payload()),
+        b64_encode(jws.payload()),
         payload_b64,
         "payload base64 is not canonical"
     );
-    let again = format!("{}.{}", jws.signing_input(), b64::encode(jws.signature()));
+    let again = format!("{}.{}", jws.signing_input(), b64_encode(jws.signature()));
     assert_eq!(again, s, "parsed JWS does not re-serialise to the input");
     assert!(!jws.header().alg.is_empty() || jws.header().algorithm().is_err());
     if let Ok(verified) = keys.verify(s) {
         let again = format!(
             "{}.{}",
             verified.signing_input(),
-            b64::encode(verified.signature())
+            b64_encode(verified.signature())
         );
         assert_eq!(again, s, "verified JWS does not re-serialise to the input");
         let kid = verified

@@ -146,7 +146,7 @@ const REGISTRATION_KNOWN: [&str; 12] = [
 /// Validate metadata into settings.
 ///
 /// ```
-/// use opkit::client::metadata::{validate, MetadataErrorKind, MetadataSource};
+/// use opkit::client::{validate, MetadataErrorKind, MetadataSource};
 /// let json = serde_json::json!({
 ///     "name": "My app",
 ///     "redirect_uris": ["https://app.example/cb"],

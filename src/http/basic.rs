@@ -29,12 +29,12 @@ const MAX_HEADER: usize = 4096;
 /// case-insensitive; the id and secret are form-urlencoded as RFC 6749 §2.3.1 requires.
 ///
 /// ```
-/// use opkit::http::parse_basic_authorization;
+/// use opkit::fuzzing::parse_basic_authorization; // the token endpoint's parser
 /// // "s6BhdRkqt3:gX1fBat3bV" from RFC 6749 §2.3.1
 /// let c = parse_basic_authorization(b"Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW").unwrap();
 /// assert_eq!((c.client_id.as_str(), c.client_secret.as_str()), ("s6BhdRkqt3", "gX1fBat3bV"));
 /// ```
-pub fn parse_basic_authorization(value: &[u8]) -> Option<BasicCredentials> {
+pub(crate) fn parse_basic_authorization(value: &[u8]) -> Option<BasicCredentials> {
     if value.len() > MAX_HEADER || value.len() < 6 {
         return None;
     }

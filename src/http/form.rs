@@ -114,7 +114,9 @@ pub fn parse_form(input: &str) -> Result<FormParams<'_>, Error> {
 /// Parse like [`parse_form`], but keep the first value of a repeated parameter and report one
 /// repeated name (`client_id` or `redirect_uri` if either is repeated, else the first), for a caller that must decide later how to refuse it (the
 /// authorization endpoint redirects the error once the client is trusted).
-pub fn parse_form_keep_first(input: &str) -> Result<(FormParams<'_>, Option<String>), Error> {
+pub(crate) fn parse_form_keep_first(
+    input: &str,
+) -> Result<(FormParams<'_>, Option<String>), Error> {
     let mut pairs_out: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(12);
     let mut duplicate = None;
     for (name, value) in pairs(input) {

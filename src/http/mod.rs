@@ -9,8 +9,11 @@ mod form;
 mod request;
 mod response;
 
-pub use basic::{parse_basic_authorization, BasicCredentials};
-pub use form::{parse_form, parse_form_keep_first, FormParams};
+pub use crate::flow::authorize::escape_html;
+pub(crate) use basic::parse_basic_authorization;
+pub use basic::BasicCredentials;
+pub(crate) use form::parse_form_keep_first;
+pub use form::{parse_form, FormParams};
 pub(crate) use request::ParamsFrom;
 pub use request::{HttpRequest, Method};
 pub use response::HttpResponse;

@@ -6,11 +6,12 @@
 //! value has exactly one accepted encoding.
 //!
 //! ```
-//! use opkit::jose::b64;
-//! assert_eq!(b64::encode(b"hi?"), "aGk_");
-//! assert_eq!(b64::decode("aGk_").unwrap(), b"hi?");
-//! assert!(b64::decode("aGk/").is_err());
-//! assert!(b64::decode("aGk=").is_err());
+//! // Reached from outside through the `fuzzing` feature only.
+//! use opkit::fuzzing::{b64_decode, b64_encode};
+//! assert_eq!(b64_encode(b"hi?"), "aGk_");
+//! assert_eq!(b64_decode("aGk_").unwrap(), b"hi?");
+//! assert!(b64_decode("aGk/").is_none());
+//! assert!(b64_decode("aGk=").is_none());
 //! ```
 
 use std::fmt;
@@ -20,7 +21,7 @@ use base64::Engine as _;
 
 /// The input is not canonical unpadded base64url.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecodeError;
+pub(crate) struct DecodeError;
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -32,35 +33,24 @@ impl std::error::Error for DecodeError {}
 
 /// Encodes `bytes` as base64url without padding.
 ///
-/// ```
-/// assert_eq!(opkit::jose::b64::encode(&[0xfb, 0xff]), "-_8");
-/// ```
+/// `[0xfb, 0xff]` is `-_8`.
 #[must_use]
-pub fn encode(bytes: &[u8]) -> String {
+pub(crate) fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Appends the base64url (unpadded) encoding of `bytes` to `out`.
 ///
 /// Reserve [`encoded_len`] bytes in `out` first to avoid reallocation.
-///
-/// ```
-/// let mut s = String::from("x.");
-/// opkit::jose::b64::encode_into(b"hi", &mut s);
-/// assert_eq!(s, "x.aGk");
-/// ```
-pub fn encode_into(bytes: &[u8], out: &mut String) {
+pub(crate) fn encode_into(bytes: &[u8], out: &mut String) {
     URL_SAFE_NO_PAD.encode_string(bytes, out);
 }
 
 /// The length of the unpadded base64url encoding of `len` bytes.
 ///
-/// ```
-/// assert_eq!(opkit::jose::b64::encoded_len(32), 43);
-/// assert_eq!(opkit::jose::b64::encoded_len(64), 86);
-/// ```
+/// 32 bytes take 43 characters, 64 take 86.
 #[must_use]
-pub fn encoded_len(len: usize) -> usize {
+pub(crate) fn encoded_len(len: usize) -> usize {
     (len / 3).saturating_mul(4).saturating_add(match len % 3 {
         0 => 0,
         1 => 2,
@@ -74,12 +64,22 @@ pub fn encoded_len(len: usize) -> usize {
 ///
 /// [`DecodeError`] on padding, characters outside `A-Z a-z 0-9 - _`, a length that no byte
 /// string encodes to, or non-zero trailing bits.
-pub fn decode(s: &str) -> Result<Vec<u8>, DecodeError> {
+pub(crate) fn decode(s: &str) -> Result<Vec<u8>, DecodeError> {
     URL_SAFE_NO_PAD.decode(s).map_err(|_| DecodeError)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn documented_values() {
+        assert_eq!(super::encode(&[0xfb, 0xff]), "-_8");
+        let mut s = String::from("x.");
+        super::encode_into(b"hi", &mut s);
+        assert_eq!(s, "x.aGk");
+        assert_eq!(super::encoded_len(32), 43);
+        assert_eq!(super::encoded_len(64), 86);
+    }
+
     use super::*;
 
     #[test]

@@ -8,10 +8,10 @@
 //! - [`sign_compact`] / [`parse_compact`]: JWS compact serialization.
 //! - [`PublicJwk`], [`Jwks`], [`parse_jwks`], [`VerifyingKey`]: public keys (for example a
 //!   client's JWK Set).
-//! - [`b64`]: strict unpadded base64url.
+//! - [`half_hash`]: the `at_hash` / `c_hash` of a token (OpenID Connect Core §3.3.2.11).
 
 mod alg;
-pub mod b64;
+pub(crate) mod b64;
 mod jwk;
 mod jws;
 mod key;
@@ -24,3 +24,5 @@ pub use jws::{
 };
 pub use key::{KeyError, SigningKey, MAX_KID_LEN};
 pub use keyset::KeySet;
+
+pub use crate::token::half_hash;

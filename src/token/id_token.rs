@@ -15,7 +15,7 @@ use crate::Provider;
 ///
 /// ```
 /// // OpenID Connect Core, appendix A.4 (RS256), access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
-/// assert_eq!(opkit::token::half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+/// assert_eq!(opkit::jose::half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
 /// ```
 pub fn half_hash(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());

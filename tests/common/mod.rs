@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use opkit::claims::UserClaims;
-use opkit::client::metadata::{validate, MetadataSource};
 use opkit::client::ClientWithSecrets;
+use opkit::client::{validate, MetadataSource};
 use opkit::host::{Clock, SystemRng};
 use opkit::http::{HttpRequest, HttpResponse, Method};
 use opkit::jose::{KeySet, SigningKey};
@@ -244,9 +244,7 @@ pub fn enc(s: &str) -> String {
 }
 
 /// The parameters of an authorization response (query, fragment or form post).
-pub fn response_params(
-    resp: &opkit::flow::authorize::AuthorizationResponse,
-) -> Vec<(String, String)> {
+pub fn response_params(resp: &opkit::AuthorizationResponse) -> Vec<(String, String)> {
     match resp.location() {
         Some(location) => {
             let (_, params) = location

@@ -187,7 +187,7 @@ pub fn query_of(url: &str) -> HashMap<String, String> {
     serde_urlencoded::from_str(raw).unwrap()
 }
 
-/// Undo the escaping of `opkit::flow::authorize::escape_html`.
+/// Undo the escaping of `opkit::http::escape_html`.
 pub fn unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#39;", "'")

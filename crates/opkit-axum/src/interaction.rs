@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::flow::authorize::{ConsentStep, LoginStep};
 use opkit::host::Attempt;
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
 use opkit::{AuthorizeOutcome, ConsentDecision, PendingAuthorization};
+use opkit::{ConsentStep, LoginStep};
 use time::OffsetDateTime;
 
 use crate::adapter::{into_axum, Incoming};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::flow::logout::{EndSession, LogoutOutcome, LogoutRequest};
 use opkit::http::{HttpRequest, HttpResponse, Method};
+use opkit::logout::{EndSession, LogoutOutcome, LogoutRequest};
 use opkit::secret::SecretHash;
 use opkit::store::{Store, StoreError, UserStore};
 

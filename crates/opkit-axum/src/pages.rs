@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-pub use opkit::flow::authorize::escape_html;
+pub use opkit::http::escape_html;
 
 use opkit::http::HttpResponse;
 

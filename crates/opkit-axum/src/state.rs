@@ -13,9 +13,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use opkit::flow::authorize::{ConsentStep, LoginStep};
 use opkit::secret::SecretHash;
 use opkit::Session;
+use opkit::{ConsentStep, LoginStep};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

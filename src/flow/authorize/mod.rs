@@ -42,7 +42,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use params::AuthorizationParams;
-pub use response::{escape_html, AuthorizationResponse, ResponseMode};
+pub use response::escape_html;
+pub use response::{AuthorizationResponse, ResponseMode};
 
 use crate::client::{Client, ResponseType};
 use crate::error::{Error, ErrorKind};
