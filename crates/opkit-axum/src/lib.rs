@@ -38,6 +38,7 @@ mod browser;
 pub mod contract;
 mod endpoints;
 mod interaction;
+mod keys;
 mod kit;
 pub mod limiter;
 mod log;
@@ -52,6 +53,7 @@ pub use adapter::{into_axum, Incoming};
 pub use app::{
     OpenIdApp, OpenIdProvider, PurgeError, PurgeReport, DEFAULT_BODY_LIMIT, DEFAULT_SESSION_TTL,
 };
+pub use keys::{load_or_generate_keys, KeyFileError};
 pub use kit::KitProvider;
 pub use limiter::Limiter;
 pub use memory::{ExpiringMap, Full, MemoryPending, MemorySessions};
