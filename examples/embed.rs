@@ -62,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = app("http://127.0.0.1:8080", users, keys)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
     println!("http://127.0.0.1:8080/.well-known/openid-configuration (alice / wonderland)");
-    axum::serve(listener, router).await?;
+    // The kit's serving loop: header-read timeout, graceful shutdown on Ctrl-C or SIGTERM.
+    opkit_axum::serve(listener, router, 2, opkit_axum::shutdown_signal()).await?;
     Ok(())
 }
