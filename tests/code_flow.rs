@@ -877,3 +877,43 @@ async fn a_step_answered_twice_revokes_what_the_first_answer_issued() {
         "the first answer's tokens are revoked"
     );
 }
+
+#[tokio::test]
+async fn deny_never_issues_whoever_is_logged_in_now() {
+    let h = Harness::new();
+    let c = h.client(json!({})).await;
+    let q = code_query(&c.client.client_id, "");
+    // Bob has a standing consent for this client.
+    let bob = Session {
+        subject: "bob".into(),
+        auth_time: h.now(),
+    };
+    h.authorize_through(&q, &bob).await;
+    for now_logged_in in [Some(&bob), None] {
+        let AuthorizeOutcome::Consent(step) = h.authorize(&q, Some(&h.alice())).await else {
+            panic!("alice is asked for consent")
+        };
+        // Bob logs in in another tab; alice clicks Deny (or the session is gone).
+        match step
+            .decide(&h.provider, now_logged_in, ConsentDecision::Denied)
+            .await
+        {
+            AuthorizeOutcome::Respond(resp) => {
+                assert_eq!(resp.param("error"), Some("access_denied"));
+                assert!(resp.param("code").is_none());
+            }
+            other => panic!("a denial is access_denied: {other:?}"),
+        }
+    }
+    // A grant by alice while bob is logged in issues nothing: bob is asked himself.
+    let AuthorizeOutcome::Consent(step) = h.authorize(&q, Some(&h.alice())).await else {
+        panic!("alice is asked for consent")
+    };
+    match step
+        .decide(&h.provider, Some(&bob), ConsentDecision::Granted(None))
+        .await
+    {
+        AuthorizeOutcome::Consent(again) => assert_eq!(again.subject(), "bob"),
+        other => panic!("bob must consent himself: {other:?}"),
+    }
+}

@@ -1011,6 +1011,10 @@ impl<'h> Model<'h> {
     ) -> Predicted {
         let now = self.h.now();
         let shown = pm.consent_subject.take();
+        // A denial is access_denied whoever is logged in now.
+        if let Some(DecisionPick::Deny) = decision {
+            return self.error_or_page(pm, "access_denied");
+        }
         let Some(s) = session.filter(|s| self.satisfies(pm, s, now)) else {
             if pm.prompt.none {
                 return self.error_or_page(pm, "login_required");
@@ -1019,9 +1023,14 @@ impl<'h> Model<'h> {
             return Predicted::Login;
         };
         let accepted = decision.is_some() && shown.as_deref() == Some(s.subject.as_str());
+        if decision.is_some() && !accepted {
+            // A grant by the user shown the page, while another user is logged in: that user
+            // is asked for consent of their own, standing consent or not.
+            pm.consent_subject = Some(s.subject.clone());
+            return Predicted::Consent;
+        }
         let key = (s.subject.clone(), pm.client);
         match decision {
-            Some(DecisionPick::Deny) if accepted => self.error_or_page(pm, "access_denied"),
             Some(decision @ (DecisionPick::GrantAll | DecisionPick::GrantSome)) if accepted => {
                 let mut granted = pm.scopes.clone();
                 if matches!(decision, DecisionPick::GrantSome) {

@@ -27,9 +27,9 @@
 //! A step expires [`Config::interaction_ttl`](crate::Config::interaction_ttl) after the
 //! request arrived; the core checks it (the client then receives `access_denied`). The host
 //! keeps steps server-side (they serialize, for a shared store), bound to the browser that
-//! started them, and takes each out once; it must not let the browser edit them. A request ends
-//! at most once even so: its grant takes the request's random id, so a copy of a step answered
-//! a second time collides with the first grant, and both answers' tokens are revoked.
+//! started them, and takes each out once; it must not let the browser edit them. A request
+//! issues at most once even so: its grant takes the request's random id, so a copy of a step
+//! that issues a second time collides with the first grant, and what both issued is revoked.
 
 mod issue;
 mod params;
@@ -241,10 +241,12 @@ impl ConsentStep {
         self.request.created_at + config.step_lifetime()
     }
 
-    /// The user decided on the consent page. `session` is the browser's login session now: the
-    /// decision counts only if it is the same user's, and a session that no longer satisfies the
-    /// request (or another user's) leads back to [`AuthorizeOutcome::Login`] or a new
-    /// [`AuthorizeOutcome::Consent`].
+    /// The user decided on the consent page. A denial always answers the client with
+    /// `access_denied`. A grant counts only if `session` (the browser's login session now) is
+    /// the user's who was shown the page and still satisfies the request; otherwise nothing is
+    /// issued: without such a session the user logs in again ([`AuthorizeOutcome::Login`]),
+    /// and another user now logged in is asked for consent of their own
+    /// ([`AuthorizeOutcome::Consent`]), even if they consented before.
     pub async fn decide<S: Store, U: UserStore>(
         self,
         provider: &Provider<S, U>,
@@ -255,16 +257,28 @@ impl ConsentStep {
             Ok(client) => client,
             Err(outcome) => return outcome,
         };
+        if decision == ConsentDecision::Denied {
+            return provider.fail(
+                &self.request,
+                ErrorKind::AccessDenied("the user denied the request".into()),
+            );
+        }
         let now = provider.clock.now();
-        let same_user = session.filter(|s| {
-            s.subject == self.subject && provider.session_satisfies(&self.request, s, now)
-        });
-        let Some(session) = same_user else {
-            return provider.advance(self.request, &client, session).await;
-        };
-        provider
-            .decided(self.request, &client, session, decision, now)
-            .await
+        let mut request = self.request;
+        match session.filter(|s| provider.session_satisfies(&request, s, now)) {
+            Some(s) if s.subject == self.subject => {
+                provider.decided(request, &client, s, decision, now).await
+            }
+            Some(other) => AuthorizeOutcome::Consent(ConsentStep {
+                request,
+                subject: other.subject.clone(),
+            }),
+            None if request.prompt.none => provider.fail(&request, ErrorKind::LoginRequired),
+            None => {
+                request.login_after.get_or_insert(now);
+                AuthorizeOutcome::Login(LoginStep { request })
+            }
+        }
     }
 
     /// The user cancelled on the consent page: the client receives `access_denied`.
@@ -387,7 +401,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
     }
 
-    /// The user shown the consent page decided.
+    /// The user shown the consent page decided (a denial is answered before).
     async fn decided(
         &self,
         pending: PendingAuthorization,
@@ -396,14 +410,11 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         decision: ConsentDecision,
         now: OffsetDateTime,
     ) -> AuthorizeOutcome {
-        let chosen = match decision {
-            ConsentDecision::Denied => {
-                return self.fail(
-                    &pending,
-                    ErrorKind::AccessDenied("the user denied the request".into()),
-                )
-            }
-            ConsentDecision::Granted(chosen) => chosen,
+        let ConsentDecision::Granted(chosen) = decision else {
+            return self.fail(
+                &pending,
+                ErrorKind::AccessDenied("the user denied the request".into()),
+            );
         };
         let mut granted = pending.scopes.clone();
         if let Some(chosen) = chosen {
