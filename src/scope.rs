@@ -38,7 +38,7 @@ const MAX_SCOPE_LEN: usize = 128;
 ///
 /// Cloning is a reference-count increment (scopes are copied into every code, grant, token and
 /// record of a flow); changing a shared set copies it first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scopes(Arc<Vec<String>>);
 
 impl Serialize for Scopes {
@@ -67,6 +67,12 @@ impl fmt::Display for InvalidScopeSyntax {
 impl std::error::Error for InvalidScopeSyntax {}
 
 impl Scopes {
+    /// Whether another clone of this set is alive (the in-memory store's interner drops sets
+    /// nothing else holds).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     /// An empty set.
     pub fn new() -> Self {
         Scopes::default()

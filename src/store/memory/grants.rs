@@ -1,9 +1,13 @@
 //! Grants, codes, refresh tokens, consents and revoked access tokens of the memory store: one
 //! `impl` block per concern.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
-use super::{lock, purge_some, read, write, CodeEntry, MemoryStore, RefreshEntry};
+use super::{
+    lock, purge_some, read, write, CodeEntry, GrantEntry, Instant, MemoryStore, RefreshEntry,
+};
 use crate::secret::SecretHash;
 use crate::store::{
     CodeRecord, CodeRedemption, CodeStore, Consent, ConsentStore, Grant, GrantId, GrantStore,
@@ -11,22 +15,80 @@ use crate::store::{
     StoreError, StoreResult,
 };
 
+impl MemoryStore {
+    fn grant_entry(&self, grant: Grant) -> (Arc<str>, Box<GrantEntry>) {
+        let entry = GrantEntry {
+            client_id: self.name(&grant.client_id),
+            subject: grant.subject.as_deref().map(|s| self.name(s)),
+            scopes: self.scopes(&grant.scopes),
+            auth_time: grant.auth_time,
+            created_at: grant.created_at,
+            expires_at: grant.expires_at.into(),
+            revoked: grant.revoked,
+        };
+        (Arc::from(grant.id.0), Box::new(entry))
+    }
+
+    fn refresh_entry(&self, token: RefreshRecord) -> (SecretHash, Box<RefreshEntry>) {
+        let entry = RefreshEntry {
+            grant_id: self.grant_key(&token.grant_id.0),
+            client_id: self.name(&token.client_id),
+            subject: self.name(&token.subject),
+            scopes: self.scopes(&token.scopes),
+            auth_time: token.auth_time,
+            issued_at: token.issued_at,
+            expires_at: token.expires_at.into(),
+            rotated: false,
+        };
+        (token.hash, Box::new(entry))
+    }
+}
+
+fn grant_of(id: &str, g: &GrantEntry) -> Grant {
+    Grant {
+        id: GrantId(id.to_owned()),
+        client_id: g.client_id.to_string(),
+        subject: g.subject.as_deref().map(str::to_owned),
+        scopes: g.scopes.clone(),
+        auth_time: g.auth_time,
+        created_at: g.created_at,
+        expires_at: g.expires_at.to_datetime(),
+        revoked: g.revoked,
+    }
+}
+
+fn refresh_of(hash: SecretHash, t: &RefreshEntry) -> RefreshRecord {
+    RefreshRecord {
+        hash,
+        grant_id: GrantId(t.grant_id.to_string()),
+        client_id: t.client_id.to_string(),
+        subject: t.subject.to_string(),
+        scopes: t.scopes.clone(),
+        auth_time: t.auth_time,
+        issued_at: t.issued_at,
+        expires_at: t.expires_at.to_datetime(),
+    }
+}
+
 impl GrantStore for MemoryStore {
     async fn create_grant(&self, grant: Grant) -> StoreResult<()> {
+        let (id, entry) = self.grant_entry(grant);
         let mut grants = write(&self.inner.grants);
-        if grants.contains_key(&grant.id) {
+        if grants.contains_key(&id) {
             return Err(StoreError::conflict("a grant with this id exists"));
         }
-        grants.insert(grant.id.clone(), grant);
+        grants.insert(id, entry);
         Ok(())
     }
 
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        Ok(read(&self.inner.grants).get(id).cloned())
+        Ok(read(&self.inner.grants)
+            .get(id.0.as_str())
+            .map(|g| grant_of(&id.0, g)))
     }
 
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
-        if let Some(grant) = write(&self.inner.grants).get_mut(id) {
+        if let Some(grant) = write(&self.inner.grants).get_mut(id.0.as_str()) {
             grant.revoked = true;
         }
         Ok(())
@@ -36,7 +98,7 @@ impl GrantStore for MemoryStore {
     async fn revoke_grants(&self, client_id: &str, subject: Option<&str>) -> StoreResult<u64> {
         let mut revoked = 0;
         for grant in write(&self.inner.grants).values_mut() {
-            let matches = grant.client_id == client_id
+            let matches = &*grant.client_id == client_id
                 && subject.is_none_or(|s| grant.subject.as_deref() == Some(s));
             if matches && !grant.revoked {
                 grant.revoked = true;
@@ -47,8 +109,14 @@ impl GrantStore for MemoryStore {
     }
 
     async fn purge_expired_grants(&self, now: OffsetDateTime, limit: usize) -> StoreResult<u64> {
-        let mut grants = write(&self.inner.grants);
-        Ok(purge_some(&mut grants, limit, |g| g.expires_at <= now))
+        let purged = {
+            let mut grants = write(&self.inner.grants);
+            let now = Instant::from(now);
+            purge_some(&mut grants, limit, |g| g.expires_at <= now)
+        };
+        // Grants are purged last (Store::purge_expired): forget what nothing names any more.
+        self.forget_unused();
+        Ok(purged)
     }
 }
 
@@ -90,17 +158,12 @@ impl CodeStore for MemoryStore {
 
 impl RefreshTokenStore for MemoryStore {
     async fn put_refresh_token(&self, token: RefreshRecord) -> StoreResult<()> {
+        let (hash, entry) = self.refresh_entry(token);
         let mut tokens = lock(&self.inner.refresh_tokens);
-        if tokens.contains_key(&token.hash) {
-            return Err(StoreError::conflict(
-                "a refresh token with this hash exists",
-            ));
+        if tokens.contains_key(&hash) {
+            return Err(StoreError::conflict("a refresh token with this hash exists"));
         }
-        let entry = RefreshEntry {
-            record: token,
-            rotated: false,
-        };
-        tokens.insert(entry.record.hash, entry);
+        tokens.insert(hash, entry);
         Ok(())
     }
 
@@ -108,7 +171,7 @@ impl RefreshTokenStore for MemoryStore {
         Ok(lock(&self.inner.refresh_tokens)
             .get(hash)
             .map(|entry| RefreshLookup {
-                record: entry.record.clone(),
+                record: refresh_of(*hash, entry),
                 rotated: entry.rotated,
             }))
     }
@@ -119,29 +182,22 @@ impl RefreshTokenStore for MemoryStore {
         presented: &SecretHash,
         next: RefreshRecord,
     ) -> StoreResult<RefreshRotation> {
+        let (next_hash, next) = self.refresh_entry(next);
         let mut tokens = lock(&self.inner.refresh_tokens);
-        match tokens.get(presented) {
-            None => return Ok(RefreshRotation::Unknown),
-            Some(entry) if entry.rotated => {
-                return Ok(RefreshRotation::Reused {
-                    grant_id: entry.record.grant_id.clone(),
-                })
-            }
-            Some(_) => {}
-        }
-        if tokens.contains_key(&next.hash) {
-            return Err(StoreError::conflict(
-                "a refresh token with this hash exists",
-            ));
-        }
-        if let Some(entry) = tokens.get_mut(presented) {
-            entry.rotated = true;
-        }
-        let entry = RefreshEntry {
-            record: next,
-            rotated: false,
+        let taken = tokens.contains_key(&next_hash);
+        let Some(entry) = tokens.get_mut(presented) else {
+            return Ok(RefreshRotation::Unknown);
         };
-        tokens.insert(entry.record.hash, entry);
+        if entry.rotated {
+            return Ok(RefreshRotation::Reused {
+                grant_id: GrantId(entry.grant_id.to_string()),
+            });
+        }
+        if taken {
+            return Err(StoreError::conflict("a refresh token with this hash exists"));
+        }
+        entry.rotated = true;
+        tokens.insert(next_hash, next);
         Ok(RefreshRotation::Rotated)
     }
 
@@ -151,9 +207,8 @@ impl RefreshTokenStore for MemoryStore {
         limit: usize,
     ) -> StoreResult<u64> {
         let mut tokens = lock(&self.inner.refresh_tokens);
-        Ok(purge_some(&mut tokens, limit, |t| {
-            t.record.expires_at <= now
-        }))
+        let now = Instant::from(now);
+        Ok(purge_some(&mut tokens, limit, |t| t.expires_at <= now))
     }
 }
 
@@ -180,7 +235,7 @@ impl RevokedTokenStore for MemoryStore {
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()> {
         write(&self.inner.revoked)
             .entry(jti.to_owned())
-            .or_insert(expires_at);
+            .or_insert(expires_at.into());
         Ok(())
     }
 
@@ -194,6 +249,7 @@ impl RevokedTokenStore for MemoryStore {
         limit: usize,
     ) -> StoreResult<u64> {
         let mut revoked = write(&self.inner.revoked);
+        let now = Instant::from(now);
         Ok(purge_some(&mut revoked, limit, |expires_at| {
             *expires_at <= now
         }))
@@ -281,6 +337,30 @@ mod tests {
         assert!(run(store.refresh_token(&SecretHash::of("r3")))
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn names_and_scope_sets_are_shared_and_forgotten_with_their_records() {
+        let store = MemoryStore::new();
+        for i in 0..3 {
+            let g = grant(&format!("g{i}"), 10);
+            run(store.create_grant(g.clone())).unwrap();
+            run(store.put_refresh_token(refresh(&format!("r{i}"), &g, 10))).unwrap();
+        }
+        // One client id, one subject, one scope set, whatever the number of records.
+        assert_eq!(store.inner.names.len(), 2);
+        assert_eq!(store.inner.scope_sets.len(), 1);
+        let got = run(store.grant(&GrantId("g1".into()))).unwrap().unwrap();
+        assert_eq!(got, grant("g1", 10));
+        let token = run(store.refresh_token(&SecretHash::of("r2"))).unwrap().unwrap();
+        assert_eq!(token.record, refresh("r2", &grant("g2", 10), 10));
+        // Once every record naming them is purged (and nothing else holds them), they are
+        // forgotten.
+        drop((got, token));
+        run(store.purge_expired(t(10), 100)).unwrap();
+        assert_eq!(store.stats().grants + store.stats().refresh_tokens, 0);
+        assert_eq!(store.inner.names.len(), 0);
+        assert_eq!(store.inner.scope_sets.len(), 0);
     }
 
     #[test]
