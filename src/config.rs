@@ -135,7 +135,8 @@ pub struct Config {
     pub access_token_audience: String,
     /// Largest form body accepted at the token, revocation and introspection endpoints.
     pub max_form_body: usize,
-    /// Largest query string accepted at the authorization endpoint.
+    /// Largest parameters accepted at the authorization and end-session endpoints, as a query
+    /// string or a POSTed form alike.
     pub max_query: usize,
     /// Largest JSON body accepted at the registration and management endpoints.
     pub max_json_body: usize,

@@ -2,7 +2,7 @@
 //! endpoints as methods.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
 use crate::host::{Clock, NoRateLimit, RateLimit, Rng, SystemClock, SystemRng};
@@ -40,6 +40,9 @@ pub struct Provider<S, U> {
     pub(crate) rate_limit: Arc<dyn RateLimit>,
     /// The keys and the documents built from them, swapped whole on rotation.
     published: RwLock<Arc<Published>>,
+    /// Held by [`Provider::rotate_keys`] while the host's change runs, so rotations happen one
+    /// at a time while requests keep reading the published set.
+    rotation: Mutex<()>,
 }
 
 /// A key set with the discovery and JWKS documents that describe it.
@@ -74,6 +77,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             rng: Arc::new(SystemRng::new()),
             rate_limit: Arc::new(NoRateLimit),
             published,
+            rotation: Mutex::new(()),
         }
     }
 
@@ -100,6 +104,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     /// new one. Keep retired keys in the new set until the tokens they signed have expired;
     /// [`Provider::rotate_keys`] does that bookkeeping.
     pub fn set_keys(&self, keys: KeySet) {
+        let _one_at_a_time = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
         let next = Arc::new(Published::new(&self.config, Arc::new(keys)));
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
@@ -144,10 +149,12 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         &self,
         change: impl FnOnce(&mut KeySet) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut guard = self.published.write().unwrap_or_else(|e| e.into_inner());
-        let mut keys = KeySet::clone(&guard.keys);
+        // `change` runs while requests go on with the current set; only the swap is exclusive.
+        let _one_at_a_time = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = KeySet::clone(&self.published().keys);
         let out = change(&mut keys)?;
-        *guard = Arc::new(Published::new(&self.config, Arc::new(keys)));
+        let next = Arc::new(Published::new(&self.config, Arc::new(keys)));
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(out)
     }
 

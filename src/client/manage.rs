@@ -13,8 +13,8 @@ use crate::store::{SortOrder, StoreErrorKind};
 use crate::store::{Store, UserStore};
 use crate::Provider;
 
-/// A client just created or changed, with the secrets shown this once.
-#[derive(Debug, Clone)]
+/// A client just created or changed, with the secrets shown this once (left out of `Debug`).
+#[derive(Clone)]
 pub struct ClientWithSecrets {
     /// The stored client.
     pub client: Client,
@@ -23,6 +23,20 @@ pub struct ClientWithSecrets {
     pub client_secret: Option<String>,
     /// A newly generated RFC 7592 registration access token (dynamic registration only).
     pub registration_access_token: Option<String>,
+}
+
+impl std::fmt::Debug for ClientWithSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ClientWithSecrets")
+            .field("client", &self.client)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field(
+                "registration_access_token",
+                &redacted(&self.registration_access_token),
+            )
+            .finish()
+    }
 }
 
 /// How to create a client: [`Provider::create_client`]'s options.
@@ -68,8 +82,9 @@ impl NewClient {
         NewClient::default()
     }
 
-    /// Use this `client_id`: 1 to 255 printable ASCII characters without spaces (RFC 6749
-    /// appendix A.1 `VSCHAR`s, minus space, so it fits Basic authentication once encoded).
+    /// Use this `client_id`: 1 to 255 letters, digits, `-`, `.`, `_` or `~` (URL-safe, so it
+    /// fits a path segment of the RFC 7592 configuration endpoint and HTTP Basic credentials
+    /// even where a client does not form-encode them).
     pub fn client_id(mut self, client_id: impl Into<String>) -> NewClient {
         self.client_id = Some(client_id.into());
         self
@@ -91,7 +106,10 @@ impl NewClient {
 
 /// Whether a host-chosen `client_id` is acceptable.
 fn valid_client_id(id: &str) -> bool {
-    (1..=MAX_CLIENT_ID_LEN).contains(&id.len()) && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    (1..=MAX_CLIENT_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// The largest page the management API returns.
@@ -114,7 +132,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             Some(id) if valid_client_id(&id) => id,
             Some(_) => {
                 return Err(ErrorKind::InvalidClientMetadata(
-                    "client_id: 1-255 printable ASCII characters without spaces".into(),
+                    "client_id: 1-255 letters, digits, '-', '.', '_' or '~'".into(),
                 )
                 .into())
             }

@@ -123,9 +123,11 @@ pub(crate) enum ParamsFrom {
 impl<'a> HttpRequest<'a> {
     /// The form-encoded parameter text of the request: a GET query or a POST
     /// `application/x-www-form-urlencoded` body, as `from` allows. This is the one reader of
-    /// parameters and its one limit policy: a query string is at most `config.max_query`
-    /// bytes, a form body at most `config.max_form_body`; the body must be UTF-8. Other methods
-    /// are `405` with the allowed ones named.
+    /// parameters and its one limit policy: the parameters of an endpoint that takes GET or
+    /// POST (authorization, end-session) are at most `config.max_query` bytes however they are
+    /// sent, so either way of sending them is accepted alike; a POST-only endpoint's form body
+    /// (token, revocation, introspection) is at most `config.max_form_body`. The body must be
+    /// UTF-8. Other methods are `405` with the allowed ones named.
     pub(crate) fn params_text(
         &self,
         from: ParamsFrom,
@@ -140,7 +142,11 @@ impl<'a> HttpRequest<'a> {
                 Ok(self.query)
             }
             (Method::Post, _) => {
-                if self.body.len() > config.max_form_body {
+                let max = match from {
+                    ParamsFrom::Post => config.max_form_body,
+                    ParamsFrom::GetOrPost => config.max_query,
+                };
+                if self.body.len() > max {
                     return Err(ErrorKind::TooLarge("the request body").into());
                 }
                 if !self.is_form() {

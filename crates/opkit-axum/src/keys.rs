@@ -56,11 +56,16 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> KeyFileError + '_ {
 
 /// The signing keys in `dir`: every `*.pem` file there (a PKCS#8, SEC1 or PKCS#1 private key;
 /// the file name without `.pem` is its `kid`), in file-name order, the last key of each
-/// algorithm active. When `dir` holds no key, one ES256 and one RS256 key are generated and
-/// saved there first (the folder is created with mode 0700 and each file written with mode
-/// 0600 on Unix, through a temporary file renamed into place), so every later start loads the
-/// same keys. Key ids are `YYYYMMDD-<8 random hex digits>-es256` / `-rs256`, so a key added
-/// later sorts after, and becomes active over, an older one.
+/// algorithm active. When `dir` has no ES256 or no RS256 key, one is generated and saved there
+/// first (the folder is created with mode 0700 and each file written with mode 0600 on Unix,
+/// through a synced temporary file renamed into place), so every later start loads the same
+/// keys. Generated key ids are `YYYYMMDDTHHMMSSZ-<8 random hex digits>-es256` / `-rs256`, so a
+/// key generated later sorts after, and becomes active over, an older one.
+///
+/// A key file added to the folder is published and signs from the next start on, both at once:
+/// relying parties that cached the JWKS refetch it on the unknown `kid`. To publish a key
+/// before it signs, add it while serving with
+/// [`Provider::rotate_keys`](opkit::Provider::rotate_keys) and save it here once it is active.
 ///
 /// Generating the RSA key is CPU-heavy (under a second in a release build, many seconds in an
 /// unoptimised one; see the README's profile settings): call this from a blocking thread
@@ -81,17 +86,28 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> KeyFileError + '_ {
 pub fn load_or_generate_keys(dir: &Path, rng: &dyn Rng) -> Result<KeySet, KeyFileError> {
     create_private_dir(dir)?;
     let keys = load_keys(dir)?;
-    if !keys.is_empty() {
+    let missing: Vec<Algorithm> = [Algorithm::Es256, Algorithm::Rs256]
+        .into_iter()
+        .filter(|alg| keys.active(*alg).is_none())
+        .collect();
+    if missing.is_empty() {
         return Ok(keys);
     }
-    let day = time::OffsetDateTime::now_utc().date();
+    let now = time::OffsetDateTime::now_utc();
     let stamp = format!(
-        "{:04}{:02}{:02}",
-        day.year(),
-        u8::from(day.month()),
-        day.day()
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
     );
-    for (alg, suffix) in [(Algorithm::Es256, "es256"), (Algorithm::Rs256, "rs256")] {
+    for alg in missing {
+        let suffix = match alg {
+            Algorithm::Es256 => "es256",
+            _ => "rs256",
+        };
         let mut id = [0u8; 4];
         rng.fill(&mut id).map_err(|e| KeyFileError::Key {
             path: dir.to_owned(),
@@ -213,9 +229,10 @@ mod tests {
         let dir = temp_dir("newest");
         let rng = SystemRng::new();
         load_or_generate_keys(&dir, &rng).unwrap();
-        let newer = SigningKey::generate(Algorithm::Es256, "99991231-newer-es256", &rng).unwrap();
+        let newer =
+            SigningKey::generate(Algorithm::Es256, "99991231T000000Z-newer-es256", &rng).unwrap();
         write_private(
-            &dir.join("99991231-newer-es256.pem"),
+            &dir.join("99991231T000000Z-newer-es256.pem"),
             newer.to_pkcs8_pem().as_bytes(),
         )
         .unwrap();
@@ -223,8 +240,30 @@ mod tests {
         assert_eq!(keys.len(), 3);
         assert_eq!(
             keys.active(Algorithm::Es256).unwrap().kid(),
-            "99991231-newer-es256"
+            "99991231T000000Z-newer-es256"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_algorithm_is_generated_on_its_own() {
+        // As after a crash between the two files of a first start.
+        let dir = temp_dir("missing");
+        create_private_dir(&dir).unwrap();
+        let rng = SystemRng::new();
+        let es = SigningKey::generate(Algorithm::Es256, "20260101T000000Z-es256", &rng).unwrap();
+        write_private(
+            &dir.join("20260101T000000Z-es256.pem"),
+            es.to_pkcs8_pem().as_bytes(),
+        )
+        .unwrap();
+        let keys = load_or_generate_keys(&dir, &rng).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys.active(Algorithm::Es256).unwrap().public_jwk(),
+            es.public_jwk()
+        );
+        assert!(keys.active(Algorithm::Rs256).is_some());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,8 +1,11 @@
 //! The kit's server-side browser state, as traits a durable store can implement: login
 //! sessions ([`SessionStore`]) and pending steps of the authorization and logout endpoints
 //! ([`PendingStore`]). Both are keyed by the SHA-256 of a random 256-bit id (the session cookie,
-//! the id in a form's URL), so a store never holds a usable secret, and both records serialize
-//! (`serde`), so a login started on one instance can complete on another.
+//! the id in a form's URL), so a store never holds the cookie or id that finds a record, and
+//! both records serialize (`serde`), so a login started on one instance can complete on another.
+//! A pending logout keeps the request's parameters as received, `id_token_hint` included: an ID
+//! token identifies its user to a store's reader, although the provider accepts it for nothing
+//! but a hint.
 //!
 //! Methods return boxed futures so the traits are object-safe: the kit holds them as
 //! `Arc<dyn SessionStore>` and `Arc<dyn PendingStore>`, and a host's type stays out of the kit's

@@ -161,7 +161,9 @@ impl RefreshTokenStore for MemoryStore {
         let (hash, entry) = self.refresh_entry(token);
         let mut tokens = lock(&self.inner.refresh_tokens);
         if tokens.contains_key(&hash) {
-            return Err(StoreError::conflict("a refresh token with this hash exists"));
+            return Err(StoreError::conflict(
+                "a refresh token with this hash exists",
+            ));
         }
         tokens.insert(hash, entry);
         Ok(())
@@ -194,7 +196,9 @@ impl RefreshTokenStore for MemoryStore {
             });
         }
         if taken {
-            return Err(StoreError::conflict("a refresh token with this hash exists"));
+            return Err(StoreError::conflict(
+                "a refresh token with this hash exists",
+            ));
         }
         entry.rotated = true;
         tokens.insert(next_hash, next);
@@ -352,7 +356,9 @@ mod tests {
         assert_eq!(store.inner.scope_sets.len(), 1);
         let got = run(store.grant(&GrantId("g1".into()))).unwrap().unwrap();
         assert_eq!(got, grant("g1", 10));
-        let token = run(store.refresh_token(&SecretHash::of("r2"))).unwrap().unwrap();
+        let token = run(store.refresh_token(&SecretHash::of("r2")))
+            .unwrap()
+            .unwrap();
         assert_eq!(token.record, refresh("r2", &grant("g2", 10), 10));
         // Once every record naming them is purged (and nothing else holds them), they are
         // forgotten.

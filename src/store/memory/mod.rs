@@ -207,7 +207,9 @@ impl MemoryStore {
 
     /// Drop interned names and scope sets no record holds any more.
     fn forget_unused(&self) {
-        self.inner.names.forget_unused(|name| Arc::strong_count(name) > 1);
+        self.inner
+            .names
+            .forget_unused(|name| Arc::strong_count(name) > 1);
         self.inner.scope_sets.forget_unused(Scopes::is_shared);
     }
 }
