@@ -38,17 +38,17 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         now: OffsetDateTime,
     ) -> Result<AuthorizationResponse, Error> {
         let rt = pending.response_type;
-        let mut grant = self.new_grant(
+        // The grant takes the request's id, so a request issues at most once: a second answer
+        // (a step copied out of the host's storage and replayed) collides with the first grant,
+        // which is then revoked like the grant of a replayed code.
+        let grant = self.new_grant(
+            GrantId(pending.id.clone()),
             &client.client_id,
             Some(&session.subject),
             &scopes,
             Some(session.auth_time),
             now,
-        )?;
-        // The grant takes the request's id, so a request answers at most once: a second answer
-        // (a step copied out of the host's storage and replayed) collides with the first grant,
-        // which is then revoked like the grant of a replayed code.
-        grant.id = GrantId(pending.id.clone());
+        );
         let grant_id = grant.id.clone();
         match self.store.create_grant(grant).await {
             Err(e) if e.kind() == StoreErrorKind::Conflict => {
@@ -144,19 +144,20 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     /// refresh family's absolute lifetime with `offline_access`, else a code and its tokens.
     pub(crate) fn new_grant(
         &self,
+        id: GrantId,
         client_id: &str,
         subject: Option<&str>,
         scopes: &Scopes,
         auth_time: Option<OffsetDateTime>,
         now: OffsetDateTime,
-    ) -> Result<Grant, Error> {
+    ) -> Grant {
         let lifetime = if scopes.contains(scope::OFFLINE_ACCESS) {
             self.config.refresh_token_absolute_ttl
         } else {
             self.config.code_ttl + self.config.access_token_ttl.max(self.config.id_token_ttl)
         };
-        Ok(Grant {
-            id: GrantId(crate::secret::random_token(&*self.rng, 16)?),
+        Grant {
+            id,
             client_id: client_id.to_owned(),
             subject: subject.map(str::to_owned),
             scopes: scopes.clone(),
@@ -164,6 +165,6 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             created_at: now,
             expires_at: now + lifetime,
             revoked: false,
-        })
+        }
     }
 }

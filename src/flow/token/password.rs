@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind};
 use crate::host::Attempt;
 use crate::http::FormParams;
 use crate::scope;
-use crate::store::{Store, UserStore};
+use crate::store::{GrantId, Store, UserStore};
 use crate::Provider;
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -35,7 +35,15 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             return Err(ErrorKind::InvalidGrant("invalid resource owner credentials").into());
         };
         self.rate_limit.succeeded(&attempt);
-        let grant = self.new_grant(&client.client_id, Some(&subject), &scopes, Some(now), now)?;
+        let id = GrantId(crate::secret::random_token(&*self.rng, 16)?);
+        let grant = self.new_grant(
+            id,
+            &client.client_id,
+            Some(&subject),
+            &scopes,
+            Some(now),
+            now,
+        );
         self.store.create_grant(grant.clone()).await?;
         self.issue_tokens(
             Issue {

@@ -126,33 +126,40 @@ impl CodeStore for MemoryStore {
         if codes.contains_key(&code.hash) {
             return Err(StoreError::conflict("a code with this hash exists"));
         }
-        let entry = CodeEntry {
-            record: code,
-            redeemed: false,
-        };
-        codes.insert(entry.record.hash, entry);
+        codes.insert(code.hash, CodeEntry::Issued(code));
         Ok(())
     }
 
+    /// The record moves out to the caller; the code stays as a tombstone (grant and expiry)
+    /// that recognises a replay until it expires.
     async fn redeem_code(&self, hash: &SecretHash) -> StoreResult<CodeRedemption> {
         let mut codes = lock(&self.inner.codes);
-        Ok(match codes.get_mut(hash) {
-            None => CodeRedemption::Unknown,
-            Some(entry) if entry.redeemed => CodeRedemption::Replayed {
-                grant_id: entry.record.grant_id.clone(),
-            },
-            Some(entry) => {
-                entry.redeemed = true;
-                CodeRedemption::Redeemed(Box::new(entry.record.clone()))
+        let Some(entry) = codes.get_mut(hash) else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        let (grant_id, expires_at) = match &*entry {
+            CodeEntry::Redeemed { grant_id, .. } => {
+                return Ok(CodeRedemption::Replayed {
+                    grant_id: grant_id.clone(),
+                })
             }
-        })
+            CodeEntry::Issued(record) => (record.grant_id.clone(), record.expires_at),
+        };
+        match std::mem::replace(
+            entry,
+            CodeEntry::Redeemed {
+                grant_id,
+                expires_at,
+            },
+        ) {
+            CodeEntry::Issued(record) => Ok(CodeRedemption::Redeemed(Box::new(record))),
+            CodeEntry::Redeemed { grant_id, .. } => Ok(CodeRedemption::Replayed { grant_id }),
+        }
     }
 
     async fn purge_expired_codes(&self, now: OffsetDateTime, limit: usize) -> StoreResult<u64> {
         let mut codes = lock(&self.inner.codes);
-        Ok(purge_some(&mut codes, limit, |c| {
-            c.record.expires_at <= now
-        }))
+        Ok(purge_some(&mut codes, limit, |c| c.expires_at() <= now))
     }
 }
 
@@ -218,19 +225,31 @@ impl RefreshTokenStore for MemoryStore {
 
 impl ConsentStore for MemoryStore {
     async fn consent(&self, subject: &str, client_id: &str) -> StoreResult<Option<Consent>> {
-        let key = (subject.to_owned(), client_id.to_owned());
-        Ok(read(&self.inner.consents).get(&key).cloned())
+        let consents = read(&self.inner.consents);
+        Ok(consents
+            .get(subject)
+            .and_then(|of_subject| of_subject.get(client_id))
+            .cloned())
     }
 
     async fn put_consent(&self, consent: Consent) -> StoreResult<()> {
-        let key = (consent.subject.clone(), consent.client_id.clone());
-        write(&self.inner.consents).insert(key, consent);
+        write(&self.inner.consents)
+            .entry(consent.subject.clone())
+            .or_default()
+            .insert(consent.client_id.clone(), consent);
         Ok(())
     }
 
     async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool> {
-        let key = (subject.to_owned(), client_id.to_owned());
-        Ok(write(&self.inner.consents).remove(&key).is_some())
+        let mut consents = write(&self.inner.consents);
+        let Some(of_subject) = consents.get_mut(subject) else {
+            return Ok(false);
+        };
+        let existed = of_subject.remove(client_id).is_some();
+        if of_subject.is_empty() {
+            consents.remove(subject);
+        }
+        Ok(existed)
     }
 }
 

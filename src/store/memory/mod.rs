@@ -20,7 +20,7 @@ use self::interner::Interner;
 pub use self::users::MemoryUsers;
 use crate::scope::Scopes;
 use crate::secret::SecretHash;
-use crate::store::{CodeRecord, Consent};
+use crate::store::{CodeRecord, Consent, GrantId};
 
 /// Clients, grants, authorization codes, refresh tokens, consents and revoked access tokens,
 /// in memory.
@@ -74,15 +74,28 @@ struct Inner {
     names: Interner<Arc<str>>,
     /// Scope sets, likewise.
     scope_sets: Interner<Scopes>,
-    /// (subject, client_id) → consent.
-    consents: RwLock<HashMap<(String, String), Consent>>,
+    /// subject → client_id → consent.
+    consents: RwLock<HashMap<String, HashMap<String, Consent>>>,
     /// jti → when the access token expires.
     revoked: RwLock<HashMap<String, Instant>>,
 }
 
-struct CodeEntry {
-    record: CodeRecord,
-    redeemed: bool,
+/// An authorization code: whole until redeemed, then only what recognising a replay needs.
+enum CodeEntry {
+    Issued(CodeRecord),
+    Redeemed {
+        grant_id: GrantId,
+        expires_at: OffsetDateTime,
+    },
+}
+
+impl CodeEntry {
+    fn expires_at(&self) -> OffsetDateTime {
+        match self {
+            CodeEntry::Issued(record) => record.expires_at,
+            CodeEntry::Redeemed { expires_at, .. } => *expires_at,
+        }
+    }
 }
 
 /// A [`Grant`](crate::store::Grant) without its id (the map's key).
@@ -171,7 +184,7 @@ impl MemoryStore {
             grants: read(&self.inner.grants).len(),
             codes: lock(&self.inner.codes).len(),
             refresh_tokens: lock(&self.inner.refresh_tokens).len(),
-            consents: read(&self.inner.consents).len(),
+            consents: read(&self.inner.consents).values().map(HashMap::len).sum(),
             revoked_access_tokens: read(&self.inner.revoked).len(),
         }
     }
