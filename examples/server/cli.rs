@@ -1,37 +1,48 @@
-//! The command line, parsed by hand (no dependency for a dozen flags).
+//! The command line, with clap (derive): the flags, their checks and the help text.
 
 use std::net::SocketAddr;
 
+use clap::Parser;
 use opkit::jose::KeySet;
-
-/// The help text.
-pub const USAGE: &str = "\
-opkit example OpenID Connect provider
-
-USAGE:
-    server [OPTIONS]
-
-OPTIONS:
-    --addr ADDR                  Address to listen on [default: 127.0.0.1:8080]
-    --issuer URL                 Issuer identifier [default: http://ADDR]; https, or http on a
-                                 loopback host
-    --user NAME:PASSWORD         Add a user (repeatable). Without any, a user `demo` with a random
-                                 password is created and its password printed
-    --admin-token TOKEN          Bearer token for the /clients management API [default: random,
-                                 printed at start]
-    --open-registration          Let anyone register clients (RFC 7591) at /register
-                                 [default: registration is closed]
-    --registration-token TOKEN   Open registration to holders of this initial access token
-    --password-grant             Allow clients to be given the resource owner password grant
-    --workers N                  Threads serving requests, each with its own single-threaded
-                                 runtime [default: one per CPU core]
-    -q, --quiet                  No access log (one line per request on stderr otherwise)
-    -h, --help                   Print this help
-";
 
 /// Where to listen without `--addr`.
 pub const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// opkit example OpenID Connect provider
+#[derive(Parser)]
+#[command(name = "server")]
+struct Cli {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    addr: Option<SocketAddr>,
+    /// Issuer identifier [default: http://ADDR]; https, or http on a loopback host
+    #[arg(long, value_name = "URL", value_parser = issuer)]
+    issuer: Option<String>,
+    /// Add a user (repeatable). Without any, a user `demo` with a random password is created
+    /// and its password printed
+    #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = user)]
+    users: Vec<(String, String)>,
+    /// Bearer token for the /clients management API [default: random, printed at start]
+    #[arg(long, value_name = "TOKEN", value_parser = token)]
+    admin_token: Option<String>,
+    /// Let anyone register clients (RFC 7591) at /register [default: registration is closed]
+    #[arg(long)]
+    open_registration: bool,
+    /// Open registration to holders of this initial access token
+    #[arg(long, value_name = "TOKEN", value_parser = token)]
+    registration_token: Option<String>,
+    /// Allow clients to be given the resource owner password grant
+    #[arg(long)]
+    password_grant: bool,
+    /// Threads serving requests, each with its own single-threaded runtime [default: one per
+    /// CPU core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+    /// No access log (one line per request on stderr otherwise)
+    #[arg(short, long)]
+    quiet: bool,
+}
 
 /// How to run: where to listen and how to build the provider. (No `Debug`: it holds
 /// passwords and tokens.)
@@ -53,105 +64,84 @@ pub struct Options {
     pub keys: Option<KeySet>,
 }
 
-/// Parse the arguments (without the program name): the options, `None` for `--help`, or a
-/// message for people.
+/// Parse the arguments (without the program name): the options, `None` once `--help` has been
+/// printed, or a message for people.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut args = args.into_iter();
-    let mut o = Options {
-        log_requests: true,
-        ..Options::default()
-    };
-    while let Some(arg) = args.next() {
-        // Both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let switch = inline.is_none();
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or(format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--addr" => {
-                let v = value()?;
-                let parsed = v
-                    .parse()
-                    .map_err(|_| format!("--addr {v}: expected IP:PORT"))?;
-                once(&mut o.addr, &flag, parsed)?;
-            }
-            "--issuer" => {
-                let v = value()?;
-                let config = opkit::Config::new(&v).map_err(|e| format!("--issuer {v}: {e}"))?;
-                once(&mut o.issuer, &flag, config.issuer().to_owned())?;
-            }
-            "--user" => {
-                let (name, password) = user(&value()?)?;
-                if o.users.iter().any(|(n, _)| *n == name) {
-                    return Err(format!("--user {name} is given twice"));
-                }
-                o.users.push((name, password));
-            }
-            "--admin-token" => once(&mut o.admin_token, &flag, token(&flag, value()?)?)?,
-            "--registration-token" => {
-                once(&mut o.registration_token, &flag, token(&flag, value()?)?)?
-            }
-            "--open-registration" if switch => o.open_registration = true,
-            "--password-grant" if switch => o.password_grant = true,
-            "-q" | "--quiet" if switch => o.log_requests = false,
-            "--workers" => match value()?.parse::<usize>() {
-                Ok(n @ 1..=1024) => once(&mut o.workers, &flag, n)?,
-                _ => return Err("--workers: expected a number from 1 to 1024".into()),
-            },
-            _ => return Err(format!("unknown argument: {arg}")),
+    let program = std::iter::once("server".to_owned());
+    let cli = match Cli::try_parse_from(program.chain(args)) {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            print!("{}", e.render());
+            return Ok(None);
         }
+        // The first line says what is wrong; `main` adds the pointer to --help.
+        Err(e) => {
+            let message = e.render().to_string();
+            let first = message.lines().next().unwrap_or_default();
+            return Err(first.trim_start_matches("error: ").to_owned());
+        }
+    };
+    let mut names: Vec<&str> = cli.users.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("--user {} is given twice", twice[0]));
     }
-    let loopback = o.addr.is_none_or(|addr| addr.ip().is_loopback());
-    if o.issuer.is_none() && !loopback {
+    if cli.issuer.is_none() && cli.addr.is_some_and(|a| !a.ip().is_loopback()) {
         return Err("--issuer (an https URL) is required when --addr is not loopback".into());
     }
-    Ok(Some(o))
+    Ok(Some(Options {
+        addr: cli.addr,
+        issuer: cli.issuer,
+        workers: cli.workers.map(usize::from),
+        users: cli.users,
+        admin_token: cli.admin_token,
+        open_registration: cli.open_registration,
+        registration_token: cli.registration_token,
+        password_grant: cli.password_grant,
+        log_requests: !cli.quiet,
+        keys: None,
+    }))
 }
 
-fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
-    match slot.replace(value) {
-        Some(_) => Err(format!("{flag} is given twice")),
-        None => Ok(()),
-    }
+/// The help text (what `--help` prints).
+#[cfg(test)]
+pub fn usage() -> String {
+    use clap::CommandFactory;
+    Cli::command().render_help().to_string()
+}
+
+fn issuer(s: &str) -> Result<String, String> {
+    let config = opkit::Config::new(s).map_err(|e| e.to_string())?;
+    Ok(config.issuer().to_owned())
 }
 
 /// `NAME:PASSWORD`: 1-64 letters, digits, `.`, `_`, `-` (the name also makes the e-mail
 /// address) and a password of 1-1024 bytes.
 fn user(s: &str) -> Result<(String, String), String> {
-    let (name, password) = s.split_once(':').ok_or("--user expects NAME:PASSWORD")?;
+    let (name, password) = s.split_once(':').ok_or("expected NAME:PASSWORD")?;
     let name_ok = (1..=64).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !name_ok {
-        return Err(format!(
-            "--user {name:?}: 1-64 letters, digits, '.', '_' or '-'"
-        ));
+        return Err(format!("{name:?}: 1-64 letters, digits, '.', '_' or '-'"));
     }
     if !(1..=1024).contains(&password.len()) {
-        return Err(format!("--user {name}: the password must be 1-1024 bytes"));
+        return Err(format!("{name}: the password must be 1-1024 bytes"));
     }
     Ok((name.to_owned(), password.to_owned()))
 }
 
 /// A token usable in `Authorization: Bearer` (RFC 6750 `b64token` characters).
-fn token(flag: &str, s: String) -> Result<String, String> {
+fn token(s: &str) -> Result<String, String> {
     let ok = (1..=512).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
     if !ok {
-        return Err(format!("{flag}: 1-512 letters, digits and - . _ ~ + / ="));
+        return Err("1-512 letters, digits and - . _ ~ + / =".into());
     }
     if s.len() < 16 {
-        eprintln!("warning: {flag} is shorter than 16 characters; anyone who guesses it gets in");
+        eprintln!("warning: a token shorter than 16 characters is easy to guess");
     }
-    Ok(s)
+    Ok(s.to_owned())
 }

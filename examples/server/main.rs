@@ -36,10 +36,7 @@ type App = OpenIdApp<MemoryStore, MemoryUsers>;
 async fn main() -> ExitCode {
     let result = match cli::parse(std::env::args().skip(1)) {
         Ok(Some(options)) => run(options).await,
-        Ok(None) => {
-            print!("{}", cli::USAGE);
-            Ok(())
-        }
+        Ok(None) => Ok(()),
         Err(e) => {
             eprintln!("error: {e}\n\nRun with --help for usage.");
             return ExitCode::from(2);

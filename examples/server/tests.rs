@@ -13,8 +13,8 @@ fn parse(args: &[&str]) -> Result<Option<Options>, String> {
 #[test]
 fn command_line() {
     assert!(matches!(parse(&["--help"]), Ok(None)));
-    assert!(cli::USAGE.contains("--registration-token"));
-    assert!(cli::USAGE.contains("--open-registration"));
+    assert!(cli::usage().contains("--registration-token"));
+    assert!(cli::usage().contains("--open-registration"));
     let options = parse(&[
         "--addr",
         "127.0.0.1:4444",
