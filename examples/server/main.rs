@@ -120,7 +120,8 @@ async fn build(options: Options) -> Result<(Router, String), String> {
     let app = OpenIdProvider::new(config, keys, MemoryStore::new(), table)
         .admin_token(&admin_token)
         .access_log(options.log_requests)
-        .build();
+        .build()
+        .map_err(|e| e.to_string())?;
     app.spawn_purge(Duration::from_secs(60));
     let demo = demo::Demo::create(app.clone()).await?;
     // The host's own pages, next to the provider's under the issuer's path.

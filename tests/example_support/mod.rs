@@ -117,7 +117,7 @@ pub fn build(options: Options) -> OpenIdApp<MemoryStore, MemoryUsers> {
     if let Some(token) = &options.admin_token {
         builder = builder.admin_token(token);
     }
-    builder.build()
+    builder.build().expect("the paths are valid")
 }
 
 /// Serve `app` on `listener` the way the example does.

@@ -25,6 +25,7 @@ use crate::limiter::Limiter;
 use crate::logout;
 use crate::memory::{MemoryPending, MemorySessions};
 use crate::pages::{DefaultPages, Pages};
+use crate::paths::BuildError;
 use crate::state::{PendingStore, SessionRecord, SessionStore, StateError};
 use crate::users::BlockingUsers;
 
@@ -50,8 +51,9 @@ const PURGE_BATCH: usize = 1000;
 /// let config = Config::new("https://id.example.com").unwrap();
 /// let app = opkit_axum::OpenIdProvider::new(config, keys, MemoryStore::new(), MemoryUsers::new())
 ///     .admin_token("a long random admin token")
-///     .build();
+///     .build()?; // a BuildError if two configured paths collide
 /// let router: axum::Router = app.router();
+/// # Ok::<(), opkit_axum::BuildError>(())
 /// ```
 pub struct OpenIdProvider<S, U> {
     provider: KitProvider<S, U>,
@@ -175,7 +177,14 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
     }
 
     /// The application.
-    pub fn build(self) -> OpenIdApp<S, U> {
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] if the configuration's paths cannot all be served: one given to two
+    /// endpoints, one inside another's (or the kit's `/interaction/…`, `/clients/…`), or one
+    /// that is not a plain `/segment/…` path.
+    pub fn build(self) -> Result<OpenIdApp<S, U>, BuildError> {
+        crate::paths::check(self.provider.config(), self.admin_token.is_some())?;
         let (limiter, own_limiter): (Arc<dyn RateLimit>, _) = match self.limiter {
             Some(limiter) => (limiter, None),
             None => {
@@ -185,7 +194,7 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
         };
         let provider = self.provider.with_rate_limit(limiter.clone());
         let secure = provider.config().issuer().starts_with("https://");
-        OpenIdApp {
+        Ok(OpenIdApp {
             kit: Arc::new(Kit {
                 provider,
                 pages: self.pages,
@@ -199,7 +208,7 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
                 access_log: self.access_log,
                 body_limit: self.body_limit,
             }),
-        }
+        })
     }
 }
 
@@ -292,11 +301,9 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
     /// token, the management API (`/clients…`). CORS is on the token, UserInfo, JWKS and
     /// discovery endpoints only. Merge it with the host's own routes; it has no fallback.
     ///
-    /// # Panics
-    ///
-    /// If two paths of the configuration collide (axum refuses overlapping routes), or collide
-    /// with the kit's `/interaction/…` or `/clients…`: a mistake in the host's code, found the
-    /// first time it starts.
+    /// The paths were checked by [`OpenIdProvider::build`], so this cannot collide with
+    /// itself; routes the host merges in must not collide with these (axum panics on merging
+    /// overlapping routes).
     pub fn router(&self) -> Router {
         let kit = &self.kit;
         let config = kit.provider.config();

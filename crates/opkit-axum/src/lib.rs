@@ -19,7 +19,7 @@
 //! let keys = KeySet::generate(&opkit::host::SystemRng::new())?;
 //! let users = MemoryUsers::new();
 //! users.add_user("alice", "correct horse", "alice-id", Default::default())?;
-//! let app = opkit_axum::OpenIdProvider::new(config, keys, MemoryStore::new(), users).build();
+//! let app = opkit_axum::OpenIdProvider::new(config, keys, MemoryStore::new(), users).build()?;
 //! app.spawn_purge(std::time::Duration::from_secs(60));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! opkit_axum::serve(listener, app.router(), 2, std::future::pending()).await?;
@@ -45,6 +45,7 @@ mod log;
 mod logout;
 mod memory;
 pub mod pages;
+mod paths;
 mod serve;
 mod state;
 mod users;
@@ -58,6 +59,7 @@ pub use kit::KitProvider;
 pub use limiter::Limiter;
 pub use memory::{ExpiringMap, Full, MemoryPending, MemorySessions};
 pub use pages::{DefaultPages, Pages};
+pub use paths::BuildError;
 pub use serve::{serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_HEADER_READ_TIMEOUT};
 pub use state::{
     BoxFuture, PendingRecord, PendingStore, SessionRecord, SessionStore, StateError, StateResult,

@@ -4,13 +4,14 @@
 
 mod support;
 
+use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 use opkit::claims::UserClaims;
-use opkit::config::{InvalidIssuer, RegistrationPolicy};
+use opkit::config::RegistrationPolicy;
 use opkit::jose::KeySet;
 use opkit::secret::SecretHash;
 use opkit::store::{MemoryStore, StoreResult, UserStore};
@@ -44,10 +45,10 @@ impl UserStore for Users {
 
 /// The application's routes, plus an OpenID provider for `issuer` (registration open for the
 /// demo: keep it closed, or behind an initial access token, anywhere else).
-pub fn app(issuer: &str, users: Users, keys: KeySet) -> Result<Router, InvalidIssuer> {
+pub fn app(issuer: &str, users: Users, keys: KeySet) -> Result<Router, Box<dyn Error>> {
     let mut config = Config::new(issuer)?;
     config.registration = RegistrationPolicy::Open;
-    let provider = OpenIdProvider::new(config, keys, MemoryStore::new(), users).build();
+    let provider = OpenIdProvider::new(config, keys, MemoryStore::new(), users).build()?;
     provider.spawn_purge(Duration::from_secs(60));
     let own = Router::new().route("/hello", get(|| async { "the application's own page" }));
     Ok(own.merge(provider.router()))

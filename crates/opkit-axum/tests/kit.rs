@@ -70,7 +70,7 @@ async fn start(
     let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
     let builder =
         OpenIdProvider::new(config, keys(), MemoryStore::new(), users).clock(clock.clone());
-    let app = build(builder).build();
+    let app = build(builder).build().expect("the paths are valid");
     tokio::spawn(opkit_axum::serve(
         listener,
         app.router(),
@@ -444,7 +444,9 @@ async fn https_cookies_host_pages_and_the_management_api() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = Config::new("https://id.example.com").unwrap();
     config.registration = RegistrationPolicy::Open;
-    let app = OpenIdProvider::new(config, keys(), MemoryStore::new(), MemoryUsers::new()).build();
+    let app = OpenIdProvider::new(config, keys(), MemoryStore::new(), MemoryUsers::new())
+        .build()
+        .expect("the paths are valid");
     tokio::spawn(opkit_axum::serve(
         listener,
         app.router(),

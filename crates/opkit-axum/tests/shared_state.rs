@@ -92,7 +92,8 @@ async fn a_login_started_on_one_instance_completes_on_another() {
         let app = OpenIdProvider::new(config, keys, store.clone(), users)
             .session_store(sessions.clone())
             .pending_store(pending.clone())
-            .build();
+            .build()
+            .expect("the paths are valid");
         tokio::spawn(opkit_axum::serve(
             listener,
             app.router(),
