@@ -291,6 +291,25 @@ async fn form_post_response_mode() {
     assert_eq!(claims["c_hash"], half_hash(param(&params, "code")).as_str());
 }
 
+/// Wrong secrets sent with a client's public `client_id` never lock the client out: the
+/// kit's limiter does not throttle client secrets (256-bit, not guessable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_client_secrets_do_not_lock_the_client_out() {
+    let rp = Rp::start(|_| {}).await;
+    let client = rp
+        .register(json!({"client_name": "Service", "grant_types": ["client_credentials"]}))
+        .await;
+    let mut impostor = client.clone();
+    impostor["client_secret"] = json!("a-wrong-secret-of-plausible-length-000000000");
+    let form = [("grant_type", "client_credentials")];
+    for _ in 0..25 {
+        let resp = token_form(&rp.http, &rp.doc, &impostor, &form).await;
+        assert_eq!(json_with(resp, 401).await["error"], "invalid_client");
+    }
+    let resp = token_form(&rp.http, &rp.doc, &client, &form).await;
+    assert_eq!(json_with(resp, 200).await["token_type"], "Bearer");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_and_introspection() {
     let rp = Rp::start(|_| {}).await;

@@ -1,6 +1,11 @@
 //! The kit's default [`RateLimit`], in-process: after [`MAX_FAILURES`] failed checks of one
-//! username (login page and password grant) or one `client_id` (client secrets) within
-//! [`WINDOW`], further checks of it are refused until the window has passed.
+//! username (login page and password grant) within [`WINDOW`], further checks of it are refused
+//! until the window has passed.
+//!
+//! Client secrets are not throttled. The provider's secrets are 256-bit random and a fixed one
+//! has at least 32 bytes, so guessing them is hopeless, while a lock keyed by the `client_id`,
+//! which is public (it is in every authorization URL), would let anyone shut a client out of
+//! the token, revocation and introspection endpoints with a few wrong secrets.
 //!
 //! Successful checks are the common case (every token request of a confidential client makes
 //! one) and cost nothing here while no failure is being counted: [`Limiter::allow`] and
@@ -51,38 +56,34 @@ pub struct Limiter {
 #[derive(Default)]
 struct Shard {
     users: HashMap<Box<str>, Window>,
-    clients: HashMap<Box<str>, Window>,
 }
 
 impl Shard {
     fn map(&mut self, kind: Kind) -> &mut HashMap<Box<str>, Window> {
         match kind {
             Kind::User => &mut self.users,
-            Kind::Client => &mut self.clients,
         }
     }
 
     fn len(&self) -> usize {
-        self.users.len() + self.clients.len()
+        self.users.len()
     }
 
     /// Drop windows that have passed; returns how many were dropped.
     fn purge(&mut self) -> usize {
         let before = self.len();
-        for map in [&mut self.users, &mut self.clients] {
-            map.retain(|_, w| w.started.elapsed() < WINDOW);
-            if map.capacity() > 4 * map.len().max(64) {
-                map.shrink_to_fit();
-            }
+        self.users.retain(|_, w| w.started.elapsed() < WINDOW);
+        if self.users.capacity() > 4 * self.users.len().max(64) {
+            self.users.shrink_to_fit();
         }
         before - self.len()
     }
 }
 
+/// The kinds of credential counted (client secrets are not: see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     User,
-    Client,
 }
 
 struct Window {
@@ -113,7 +114,7 @@ impl Limiter {
     fn key<'a>(attempt: &Attempt<'a>) -> Option<(Kind, &'a str)> {
         let (kind, id) = match attempt {
             Attempt::Password { username } => (Kind::User, *username),
-            Attempt::ClientSecret { client_id } => (Kind::Client, *client_id),
+            // Not throttled: see the module docs.
             _ => return None,
         };
         let end = (0..=id.len().min(MAX_ID))
@@ -223,13 +224,14 @@ mod tests {
             limiter.failed(&alice);
         }
         assert!(!limiter.allow(&alice));
-        // Same identifier, other kind: its own budget.
+        // A client secret is never refused, however many wrong ones came before.
+        for _ in 0..10 * MAX_FAILURES {
+            limiter.failed(&client);
+        }
         assert!(limiter.allow(&client));
-        limiter.failed(&client);
-        assert_eq!(limiter.tracked.load(Ordering::Relaxed), 2);
+        assert_eq!(limiter.tracked.load(Ordering::Relaxed), 1);
         limiter.succeeded(&alice);
         assert!(limiter.allow(&alice));
-        limiter.succeeded(&client);
         assert!(limiter.idle());
     }
 
