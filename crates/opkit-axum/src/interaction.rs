@@ -109,7 +109,7 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         let id = self.new_secret()?;
         let csrf = self.new_secret()?;
         let config = self.provider.config();
-        let (mut page, expires_at) = match &step {
+        let (page, expires_at) = match &step {
             PendingStep::Login(s) => {
                 let page = self.login_page(&id, &csrf, s, s.request().login_hint(), None);
                 (page, s.expires_at(config))
@@ -120,21 +120,8 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             ),
             PendingStep::Logout { .. } => return Err(self.message(MessageKind::ServerError)),
         };
-        let record = PendingRecord {
-            step,
-            csrf,
-            browser: browser.hash,
-            failed_logins: 0,
-        };
-        let now = self.provider.clock().now();
-        self.pending
-            .put(SecretHash::of(&id), record, expires_at, now)
+        self.keep_pending(&id, step, csrf, browser, expires_at, page)
             .await
-            .map_err(|e| self.state_failed(e))?;
-        if let Some(cookie) = browser.set_cookie {
-            page.headers.push(("set-cookie", cookie.into()));
-        }
-        Ok(page)
     }
 
     fn action(&self, id: &str, step: &str) -> String {

@@ -7,12 +7,12 @@ use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
 use opkit::{Error, ErrorKind, Provider};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
-use crate::browser::CookiePolicy;
+use crate::browser::{Browser, CookiePolicy};
 use crate::limiter::Limiter;
 use crate::pages::{self, MessageKind, MessageView, Pages};
-use crate::state::{PendingStore, SessionStore, StateError};
+use crate::state::{PendingRecord, PendingStep, PendingStore, SessionStore, StateError};
 use crate::users::BlockingUsers;
 
 /// The provider type the kit serves: the host's store, and its users with the password check
@@ -91,6 +91,34 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             ErrorKind::MethodNotAllowed(allow) => resp.set_header("allow", *allow),
             _ => resp,
         }
+    }
+
+    /// Keep `step` under the new `id` until `expires_at`, bound to `browser` and to the form's
+    /// `csrf` token, and answer with `page` (setting the binding cookie when it is new).
+    pub(crate) async fn keep_pending(
+        &self,
+        id: &str,
+        step: PendingStep,
+        csrf: String,
+        browser: Browser,
+        expires_at: OffsetDateTime,
+        mut page: HttpResponse,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let record = PendingRecord {
+            step,
+            csrf,
+            browser: browser.hash,
+            failed_logins: 0,
+        };
+        let now = self.provider.clock().now();
+        self.pending
+            .put(SecretHash::of(id), record, expires_at, now)
+            .await
+            .map_err(|e| self.state_failed(e))?;
+        if let Some(cookie) = browser.set_cookie {
+            page.headers.push(("set-cookie", cookie.into()));
+        }
+        Ok(page)
     }
 
     /// The response when a state store refused or failed.

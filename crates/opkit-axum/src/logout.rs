@@ -15,7 +15,7 @@ use opkit::store::{Store, StoreError, UserStore};
 use crate::adapter::{into_axum, Incoming};
 use crate::kit::Kit;
 use crate::pages::{self, LogoutView, MessageKind};
-use crate::state::{PendingRecord, PendingStep, SessionStore};
+use crate::state::{PendingStep, SessionStore};
 
 /// The host's [`EndSession`]: the login session of the requesting browser.
 struct BrowserSession<'a> {
@@ -114,23 +114,11 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             client_name: request.client_name(),
             username,
         });
-        let mut page = pages::html(200, page, target.as_deref());
-        let now = self.provider.clock().now();
-        let record = PendingRecord {
-            step: PendingStep::Logout { params },
-            csrf,
-            browser: browser.hash,
-            failed_logins: 0,
-        };
-        let expires_at = now + self.provider.config().interaction_ttl;
-        self.pending
-            .put(SecretHash::of(&id), record, expires_at, now)
+        let page = pages::html(200, page, target.as_deref());
+        let expires_at = self.provider.clock().now() + self.provider.config().interaction_ttl;
+        let step = PendingStep::Logout { params };
+        self.keep_pending(&id, step, csrf, browser, expires_at, page)
             .await
-            .map_err(|e| self.state_failed(e))?;
-        if let Some(cookie) = browser.set_cookie {
-            page.headers.push(("set-cookie", cookie.into()));
-        }
-        Ok(page)
     }
 
     async fn confirm_logout(

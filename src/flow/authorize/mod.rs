@@ -257,17 +257,17 @@ impl ConsentStep {
             Ok(client) => client,
             Err(outcome) => return outcome,
         };
-        if decision == ConsentDecision::Denied {
+        let ConsentDecision::Granted(chosen) = decision else {
             return provider.fail(
                 &self.request,
                 ErrorKind::AccessDenied("the user denied the request".into()),
             );
-        }
+        };
         let now = provider.clock.now();
         let mut request = self.request;
         match session.filter(|s| provider.session_satisfies(&request, s, now)) {
             Some(s) if s.subject == self.subject => {
-                provider.decided(request, &client, s, decision, now).await
+                provider.granted(request, &client, s, chosen, now).await
             }
             Some(other) => AuthorizeOutcome::Consent(ConsentStep {
                 request,
@@ -401,21 +401,15 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
     }
 
-    /// The user shown the consent page decided (a denial is answered before).
-    async fn decided(
+    /// The user shown the consent page granted the requested scopes, or the subset `chosen`.
+    async fn granted(
         &self,
         pending: PendingAuthorization,
         client: &Client,
         session: &Session,
-        decision: ConsentDecision,
+        chosen: Option<Scopes>,
         now: OffsetDateTime,
     ) -> AuthorizeOutcome {
-        let ConsentDecision::Granted(chosen) = decision else {
-            return self.fail(
-                &pending,
-                ErrorKind::AccessDenied("the user denied the request".into()),
-            );
-        };
         let mut granted = pending.scopes.clone();
         if let Some(chosen) = chosen {
             granted.retain(|s| s == scope::OPENID || chosen.contains(s));
