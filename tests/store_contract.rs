@@ -1,8 +1,27 @@
 //! The store contract kit (`opkit::test_kit`) run against the in-memory store, in plain
 //! `cargo test` (the crate's dev-dependency on itself turns the `test-kit` feature on).
 
-use opkit::store::MemoryStore;
+use opkit::store::{MemoryStore, MemoryUsers};
 use opkit::test_kit;
+
+#[tokio::test]
+async fn memory_store_keeps_the_key_store_contract() {
+    test_kit::check_key_store(MemoryStore::new).await;
+}
+
+#[tokio::test]
+async fn memory_users_keep_the_user_store_contract() {
+    let users = MemoryUsers::new().with_iterations(1_000);
+    users
+        .add_user(
+            "kit-alice",
+            "wonderland",
+            "kit-alice-sub",
+            Default::default(),
+        )
+        .unwrap();
+    test_kit::check_user_store(&users, "kit-alice", "wonderland", "kit-alice-sub").await;
+}
 
 #[tokio::test]
 async fn memory_store_keeps_the_client_store_contract() {

@@ -3,8 +3,8 @@
 //! One trait per concern, fosite-style: [`ClientStore`] (registered clients), [`GrantStore`]
 //! (grants and their revocation), [`CodeStore`] (authorization codes), [`RefreshTokenStore`]
 //! (refresh tokens and their rotation), [`ConsentStore`] (standing consents),
-//! [`RevokedTokenStore`] (access tokens revoked before they expire) and [`UserStore`] (claims by
-//! subject, password checks). [`Store`] is all of them but users in one bound, implemented
+//! [`RevokedTokenStore`] (access tokens revoked before they expire), [`UserStore`] (claims by
+//! subject, password checks) and [`KeyStore`] (signing keys shared by instances). [`Store`] is all of them but users in one bound, implemented
 //! automatically. Every method returns a `Send` future so a host can back it with PostgreSQL or
 //! Redis; the core awaits nothing else and pulls in no async runtime.
 //!
@@ -25,6 +25,7 @@
 //!
 //! `opkit::test_kit` (feature `test-kit`) checks these contracts against any implementation.
 
+mod keys;
 mod memory;
 mod records;
 
@@ -38,6 +39,7 @@ use crate::claims::UserClaims;
 use crate::client::Client;
 use crate::secret::SecretHash;
 
+pub use keys::{KeyStore, SigningKeyRecord};
 pub use memory::{MemoryStats, MemoryStore, MemoryUsers};
 pub use records::{
     CodeRecord, CodeRedemption, Consent, Grant, GrantId, RefreshLookup, RefreshRecord,

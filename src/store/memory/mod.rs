@@ -7,6 +7,7 @@
 mod clients;
 mod grants;
 mod interner;
+mod keys;
 mod users;
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use self::interner::Interner;
 pub use self::users::MemoryUsers;
 use crate::scope::Scopes;
 use crate::secret::SecretHash;
-use crate::store::{CodeRecord, Consent, GrantId};
+use crate::store::{CodeRecord, Consent, GrantId, SigningKeyRecord};
 
 /// Clients, grants, authorization codes, refresh tokens, consents and revoked access tokens,
 /// in memory.
@@ -78,6 +79,7 @@ struct Inner {
     consents: RwLock<HashMap<String, HashMap<String, Consent>>>,
     /// jti → when the access token expires.
     revoked: RwLock<HashMap<String, Instant>>,
+    signing_keys: Mutex<Vec<SigningKeyRecord>>,
 }
 
 /// An authorization code: whole until redeemed, then only what recognising a replay needs.

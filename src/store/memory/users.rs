@@ -2,25 +2,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use ring::pbkdf2;
-
 use crate::claims::UserClaims;
 use crate::host::{Rng, SystemRng};
+use crate::secret::PasswordHash;
 use crate::store::{StoreError, StoreResult, UserStore};
-
-/// PBKDF2 iterations unless [`MemoryUsers::with_iterations`] says otherwise.
-const DEFAULT_ITERATIONS: u32 = 100_000;
-const ALGORITHM: pbkdf2::Algorithm = pbkdf2::PBKDF2_HMAC_SHA256;
-const SALT_LEN: usize = 16;
-const HASH_LEN: usize = 32;
 
 /// Users held in memory: a username, a password hash and a subject with its claims.
 ///
-/// Passwords are hashed with PBKDF2-HMAC-SHA256 and a 16-byte random salt per user, drawn from
+/// Passwords are hashed as a [`PasswordHash`] (PBKDF2-HMAC-SHA256) with a 16-byte random salt per user, drawn from
 /// the [`Rng`] given to [`MemoryUsers::with_rng`] (the system random source for
 /// [`MemoryUsers::new`]). [`UserStore::authenticate`] compares in constant time, and for an
 /// unknown username still runs one derivation, so its timing does not tell whether a user
@@ -64,18 +56,12 @@ struct Users {
     claims: HashMap<String, Arc<UserClaims>>,
 }
 
-/// A password hash. Deliberately not `Debug`.
+/// A user's subject and password hash.
 #[derive(Clone)]
 struct Credential {
     subject: String,
-    salt: [u8; SALT_LEN],
-    hash: [u8; HASH_LEN],
-    iterations: NonZeroU32,
+    password: PasswordHash,
 }
-
-/// The salt an unknown user's password is "checked" with; the hash it is compared to is all
-/// zeros, which no password derives to in practice.
-const DUMMY_SALT: [u8; SALT_LEN] = *b"opkit-no-user!!!";
 
 impl MemoryUsers {
     /// No users; salts come from the system random source.
@@ -88,7 +74,7 @@ impl MemoryUsers {
         MemoryUsers {
             inner: Arc::new(Inner {
                 rng,
-                iterations: AtomicU32::new(DEFAULT_ITERATIONS),
+                iterations: AtomicU32::new(PasswordHash::DEFAULT_ITERATIONS),
                 state: RwLock::new(Users::default()),
             }),
         }
@@ -103,8 +89,8 @@ impl MemoryUsers {
         self
     }
 
-    fn iterations(&self) -> NonZeroU32 {
-        NonZeroU32::new(self.inner.iterations.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN)
+    fn iterations(&self) -> u32 {
+        self.inner.iterations.load(Ordering::Relaxed)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Users> {
@@ -127,14 +113,8 @@ impl MemoryUsers {
         if self.taken(username, subject) {
             return Err(StoreError::conflict("the username or subject is taken"));
         }
-        let mut salt = [0u8; SALT_LEN];
-        self.inner
-            .rng
-            .fill(&mut salt)
+        let password = PasswordHash::new(password, self.iterations(), &*self.inner.rng)
             .map_err(|e| StoreError::new(e.to_string()))?;
-        let iterations = self.iterations();
-        let mut hash = [0u8; HASH_LEN];
-        pbkdf2::derive(ALGORITHM, iterations, &salt, password.as_bytes(), &mut hash);
         let mut users = self.write();
         // Checked again: another thread may have added it while we hashed.
         if users.credentials.contains_key(username) || users.claims.contains_key(subject) {
@@ -144,9 +124,7 @@ impl MemoryUsers {
             username.to_owned(),
             Credential {
                 subject: subject.to_owned(),
-                salt,
-                hash,
-                iterations,
+                password,
             },
         );
         users.claims.insert(subject.to_owned(), Arc::new(claims));
@@ -196,25 +174,10 @@ impl MemoryUsers {
         // Copy what the check needs and let the lock go before the slow part.
         let credential = self.read().credentials.get(username).cloned();
         match credential {
-            Some(c) => pbkdf2::verify(
-                ALGORITHM,
-                c.iterations,
-                &c.salt,
-                password.as_bytes(),
-                &c.hash,
-            )
-            .is_ok()
-            .then_some(c.subject),
+            Some(c) => c.password.verify(password).then_some(c.subject),
             None => {
                 // Same work as for a real user, so the timing does not reveal that none exists.
-                let dummy = pbkdf2::verify(
-                    ALGORITHM,
-                    self.iterations(),
-                    &DUMMY_SALT,
-                    password.as_bytes(),
-                    &[0u8; HASH_LEN],
-                );
-                std::hint::black_box(dummy.is_ok());
+                PasswordHash::verify_absent(password, self.iterations());
                 None
             }
         }
@@ -262,9 +225,8 @@ mod tests {
             .unwrap();
         let state = users.read();
         let (a, b) = (&state.credentials["a"], &state.credentials["b"]);
-        assert_ne!(a.salt, b.salt);
-        assert_ne!(a.hash, b.hash);
-        assert_eq!(a.iterations.get(), 1000);
+        assert_ne!(a.password.encode(), b.password.encode());
+        assert_eq!(a.password.iterations(), 1000);
     }
 
     #[test]
@@ -279,6 +241,6 @@ mod tests {
             .unwrap();
         assert_eq!(users.check("a", "pw"), Some("sa".to_owned()));
         assert_eq!(users.check("b", "pw"), Some("sb".to_owned()));
-        assert_eq!(users.with_iterations(0).iterations().get(), 1);
+        assert_eq!(users.with_iterations(0).iterations(), 1);
     }
 }

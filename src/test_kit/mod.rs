@@ -11,6 +11,8 @@
 //! | [`check_all`] | the three checks that need no second thread: client, store, interleaved |
 //! | [`check_store_concurrency`] | 16 threads racing to redeem one code and to rotate one refresh token |
 //! | [`check_store_interleaved`] | the same races as concurrent futures of one task, for stores whose futures need the caller's runtime |
+//! | [`check_key_store`] | signing keys: one per `(alg, generation)` and `kid`, bytes kept, order, deletion, racing inserts |
+//! | [`check_user_store`] | a filled user store: right, wrong and empty passwords, unknown users, claims |
 //!
 //! `make` must return an **empty** store each time it is called (each check uses a few). The
 //! records use whole-second UTC times, issued in 2023 and expiring in 2100, so a store that
@@ -32,6 +34,12 @@
 //! own threads with a minimal executor, so it suits stores whose futures run anywhere (an
 //! in-memory store, a blocking driver). A store whose futures need the caller's runtime (say,
 //! one using tokio's I/O) uses [`check_store_interleaved`] instead.
+
+mod keys;
+mod users;
+
+pub use keys::check_key_store;
+pub use users::check_user_store;
 
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};

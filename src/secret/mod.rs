@@ -121,3 +121,7 @@ mod tests {
         );
     }
 }
+
+mod password;
+
+pub use password::{PasswordHash, PasswordHashError};
