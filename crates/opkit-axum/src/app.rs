@@ -11,7 +11,7 @@ use opkit::config::Endpoint;
 use opkit::host::{Clock, RateLimit, Rng};
 use opkit::jose::KeySet;
 use opkit::secret::SecretHash;
-use opkit::store::{PurgeCounts, Store, StoreError, UserStore};
+use opkit::store::{KeyStore, PurgeCounts, Store, StoreError, UserStore};
 use opkit::{Config, Provider};
 use time::Duration;
 
@@ -20,6 +20,7 @@ use crate::admin::{self, CLIENTS_PATH};
 use crate::browser::CookiePolicy;
 use crate::endpoints as ep;
 use crate::interaction::{self, INTERACTION_PATH};
+use crate::keys::StoredKeys;
 use crate::kit::{Kit, KitProvider};
 use crate::limiter::Limiter;
 use crate::logout;
@@ -430,6 +431,50 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
         })
     }
 
+    /// Reload the signing keys from `keys` every `every` and publish what changed, so a
+    /// rotation made by another instance on the same store ([`StoredKeys::rotate`]) reaches
+    /// this one within `every`, and a key published ahead starts signing here when its time
+    /// comes. Keys no unexpired token can need are deleted from the store. A failed reload is
+    /// logged and the current keys stay. The task ends when the app is dropped.
+    ///
+    /// Give [`StoredKeys::rotate`] a `publish_ahead` longer than `every`, so that every instance
+    /// publishes a new key before any signs with it.
+    pub fn spawn_key_refresh<K: KeyStore + 'static>(
+        &self,
+        keys: StoredKeys<K>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Kit<S, U>> = Arc::downgrade(&self.kit);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(kit) = weak.upgrade() else { break };
+                let provider = &kit.provider;
+                let now = provider.clock().now();
+                let keep_for = provider.config().longest_token_lifetime();
+                match keys.load(now, keep_for).await {
+                    Ok(set)
+                        if set.jwks() != provider.keys().jwks()
+                            || active_changed(&set, &provider.keys()) =>
+                    {
+                        let _ = provider.rotate_keys(|current| {
+                            *current = set;
+                            Ok::<(), std::convert::Infallible>(())
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => crate::log::line(&format!("key refresh failed: {e}")),
+                }
+                if let Err(e) = keys.delete_retired(now, keep_for).await {
+                    crate::log::line(&format!("deleting retired keys failed: {e}"));
+                }
+            }
+        })
+    }
+
     /// Run [`purge_expired`](Self::purge_expired) every `every` on the current tokio runtime
     /// until the last clone of this application is dropped (failures are logged to stderr).
     pub fn spawn_purge(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
@@ -447,4 +492,11 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
             }
         })
     }
+}
+
+/// Whether another key signs in `next` than in `current`, for some algorithm.
+fn active_changed(next: &KeySet, current: &KeySet) -> bool {
+    opkit::jose::Algorithm::ALL
+        .iter()
+        .any(|alg| next.active(*alg).map(|k| k.kid()) != current.active(*alg).map(|k| k.kid()))
 }

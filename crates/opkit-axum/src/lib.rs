@@ -54,7 +54,9 @@ pub use adapter::{into_axum, Incoming};
 pub use app::{
     OpenIdApp, OpenIdProvider, PurgeError, PurgeReport, DEFAULT_BODY_LIMIT, DEFAULT_SESSION_TTL,
 };
-pub use keys::{load_or_generate_keys, KeyFileError};
+pub use keys::{
+    load_or_generate_keys, KekError, KeyEncryptionKey, KeyFileError, StoredKeyError, StoredKeys,
+};
 pub use kit::KitProvider;
 pub use limiter::Limiter;
 pub use memory::{ExpiringMap, Full, MemoryPending, MemorySessions};
