@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Token endpoint load test: opkit's example server against node-oidc-provider, on loopback,
-# same grant (client_credentials, client_secret_basic), same token format (ES256 JWT access
-# token), same load (wrk, keep-alive, 16 connections). opkit serves through the public
-# `opkit_axum::serve` (the example calls it). See benches/http/README.md.
+# same grants (client_credentials, and refresh_token with rotation; client_secret_basic), same
+# token format (ES256 JWT access token; for refresh, an ES256 ID token too), same load (wrk,
+# keep-alive, 16 connections). opkit runs on each store in STORES; node-oidc-provider on its
+# in-memory adapter. opkit serves through the public `opkit_axum::serve` (the example calls
+# it). See benches/http/README.md.
 #
 #   benches/http/run.sh            # from the repository root (or anywhere)
 #
@@ -13,7 +15,9 @@
 #
 # Environment: DURATION (default 15s), CONNECTIONS (16), THREADS (wrk threads, 1), WARMUP
 # (10s), PIN (0), SERVER_CPU (0), WRK_CPU (1), OPKIT_WORKERS (1 when pinned, else one per
-# core), OPKIT_PORT (38080), NODE_PORT (38081), OIDC_PROVIDER_VERSION (latest),
+# core), OPKIT_PORT (38080), NODE_PORT (38081), PG_PORT (38082), OIDC_PROVIDER_VERSION (latest),
+# STORES (memory sqlite postgres), DATABASE_URL (a PostgreSQL database to use instead of a
+# throwaway cluster),
 # KEEP_NODE_DIR=1, SERVER_LOG (where the opkit server's stderr goes; default /dev/null).
 set -euo pipefail
 
@@ -26,6 +30,8 @@ SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 OPKIT_PORT=${OPKIT_PORT:-38080}
 NODE_PORT=${NODE_PORT:-38081}
+PG_PORT=${PG_PORT:-38082}
+STORES=${STORES:-memory sqlite postgres}
 OIDC_PROVIDER_VERSION=${OIDC_PROVIDER_VERSION:-latest}
 HOST=127.0.0.1 # loopback only
 
@@ -126,32 +132,108 @@ load() {
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
 
 # ---------------------------------------------------------------------------------------------
+# A throwaway PostgreSQL cluster of the system's binaries (Debian keeps them in
+# /usr/lib/postgresql/<version>/bin), unless DATABASE_URL names a database to use.
+PG_DIR=""
+start_postgres() {
+    if [[ -n ${DATABASE_URL:-} ]]; then PG_URL=$DATABASE_URL; return 0; fi
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [[ -x $bin/initdb ]] || die "no PostgreSQL binaries in /usr/lib/postgresql/*/bin (set DATABASE_URL or STORES)"
+    PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/opkit-bench-pg.XXXXXX")
+    local as=()
+    if [[ $(id -u) == 0 ]]; then chown postgres "$PG_DIR"; as=(runuser -u postgres --); fi
+    "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U opkit -A trust >/dev/null
+    "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w start \
+        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" >/dev/null
+    PG_URL="postgres://opkit@127.0.0.1:$PG_PORT/postgres"
+    PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m fast stop)
+}
+stop_postgres() {
+    if [[ -n $PG_DIR ]]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; PG_DIR=""; fi
+}
+trap 'stop_postgres; cleanup' EXIT
+
+# Runs wrk with refresh.lua (tokens in $4) against $1 and prints its RESULT line as load does.
+load_refresh() {
+    local base=$1 id=$2 secret=$3 tokens=$4 duration=$5 pid=$6 out before after load1 requests
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    before=$(cpu_ticks "$pid")
+    out=$(CLIENT_ID=$id CLIENT_SECRET=$secret REFRESH_TOKENS=$tokens NTHREADS=$THREADS \
+        "${ON_WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency \
+        -s "$HERE/refresh.lua" "$base")
+    after=$(cpu_ticks "$pid")
+    echo "$out" >&2
+    requests=$(echo "$out" | grep '^RESULT ' | sed -E 's/.* requests=([0-9]+).*/\1/')
+    echo "$(echo "$out" | grep '^RESULT ') load1=$load1 cpu_us=$(awk -v t=$((after - before)) \
+        -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')"
+}
+
+# Refresh tokens to load with: four per connection, so a connection never waits for one.
+TOKENS_PER_RUN=$((CONNECTIONS * 4))
+
 say "building the opkit example server (release)"
 (cd "$ROOT" && cargo build --release --example server >&2)
 SERVER="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/server"
 ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-# The example server writes one access-log line per request to stderr (a write(2) each), which
-# node-oidc-provider does not do: --quiet switches it off.
-SERVER_ARGS=(--addr "$HOST:$OPKIT_PORT" --admin-token "$ADMIN_TOKEN" --quiet)
-[[ -z $OPKIT_WORKERS ]] || SERVER_ARGS+=(--workers "$OPKIT_WORKERS")
+BENCH_PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 SERVER_LOG=${SERVER_LOG:-/dev/null}
-"${ON_SERVER_CPU[@]}" "$SERVER" "${SERVER_ARGS[@]}" \
-    >"${TMPDIR:-/tmp}/opkit-server.out" 2>"$SERVER_LOG" &
-OPKIT_PID=$!
-PIDS+=("$OPKIT_PID")
-OPKIT=http://$HOST:$OPKIT_PORT
-wait_http "$OPKIT/.well-known/openid-configuration" 120 ||
-    die "the opkit server did not come up; see ${TMPDIR:-/tmp}/opkit-server.out (and rerun with SERVER_LOG=/tmp/opkit-server.log)"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/opkit-bench.XXXXXX")
 
-say "creating the opkit client"
-CLIENT=$(curl -sS -X POST "$OPKIT/clients" \
-    -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
-    -d '{"name":"load test","redirect_uris":[],"grant_types":["client_credentials"],
-         "token_endpoint_auth_method":"client_secret_basic",
-         "id_token_signed_response_alg":"ES256","allowed_scopes":["api:read"]}')
-OPKIT_ID=$(echo "$CLIENT" | jq -er .client_id) || die "client creation failed: $CLIENT"
-OPKIT_SECRET=$(echo "$CLIENT" | jq -er .client_secret) || die "client creation failed: $CLIENT"
-smoke opkit "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read
+# Starts the example on store $1 (memory | sqlite | postgres), creates the two clients, mints
+# the refresh tokens for the refresh runs (password grant), and smoke-tests it.
+start_opkit() {
+    local store=$1 arg
+    case $store in
+        memory) arg=memory ;;
+        sqlite) arg="sqlite:$WORK/sqlite/opkit.db" ;;
+        postgres) start_postgres; arg=$PG_URL ;;
+        *) die "unknown store $store (memory, sqlite, postgres)" ;;
+    esac
+    # The example writes one access-log line per request to stderr (a write(2) each), which
+    # node-oidc-provider does not do: --quiet switches it off.
+    local args=(--addr "$HOST:$OPKIT_PORT" --admin-token "$ADMIN_TOKEN" --quiet --store "$arg"
+        --password-grant --user "bench:$BENCH_PASSWORD")
+    [[ -z $OPKIT_WORKERS ]] || args+=(--workers "$OPKIT_WORKERS")
+    "${ON_SERVER_CPU[@]}" "$SERVER" "${args[@]}" >"$WORK/opkit-$store.out" 2>"$SERVER_LOG" &
+    OPKIT_PID=$!
+    PIDS+=("$OPKIT_PID")
+    OPKIT=http://$HOST:$OPKIT_PORT
+    wait_http "$OPKIT/.well-known/openid-configuration" 120 ||
+        die "the opkit server did not come up; see $WORK/opkit-$store.out (and rerun with SERVER_LOG=/tmp/opkit-server.log)"
+    local client
+    client=$(curl -sS -X POST "$OPKIT/clients" \
+        -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+        -d '{"name":"load test","redirect_uris":[],"grant_types":["client_credentials"],
+             "token_endpoint_auth_method":"client_secret_basic",
+             "id_token_signed_response_alg":"ES256","allowed_scopes":["api:read"]}')
+    OPKIT_ID=$(echo "$client" | jq -er .client_id) || die "client creation failed: $client"
+    OPKIT_SECRET=$(echo "$client" | jq -er .client_secret) || die "client creation failed: $client"
+    smoke "opkit ($store)" "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read
+    client=$(curl -sS -X POST "$OPKIT/clients" \
+        -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+        -d '{"name":"refresh load test","redirect_uris":[],"grant_types":["password","refresh_token"],
+             "token_endpoint_auth_method":"client_secret_basic","id_token_signed_response_alg":"ES256"}')
+    OPKIT_RID=$(echo "$client" | jq -er .client_id) || die "client creation failed: $client"
+    OPKIT_RSECRET=$(echo "$client" | jq -er .client_secret) || die "client creation failed: $client"
+}
+
+# Mints $2 refresh tokens of the running example into file $1 (one password grant each).
+mint_opkit() {
+    local file=$1 n=$2 i
+    : >"$file"
+    for ((i = 0; i < n; i++)); do
+        curl -sS -u "$OPKIT_RID:$OPKIT_RSECRET" -d grant_type=password -d username=bench \
+            --data-urlencode "password=$BENCH_PASSWORD" -d "scope=openid offline_access" \
+            "$OPKIT/token" | jq -er .refresh_token >>"$file" || die "opkit: no refresh token"
+    done
+}
+
+stop_opkit() {
+    kill "$OPKIT_PID" 2>/dev/null || true
+    wait "$OPKIT_PID" 2>/dev/null || true
+    [[ $1 != postgres ]] || stop_postgres
+}
 
 # ---------------------------------------------------------------------------------------------
 say "installing oidc-provider@$OIDC_PROVIDER_VERSION (npm, temporary directory)"
@@ -176,51 +258,76 @@ if [[ $PIN == 1 ]]; then
 else
     PLACEMENT="not pinned; opkit --workers ${OPKIT_WORKERS:-(one per core)}"
 fi
-say "warm-up ($WARMUP each; V8 needs it to optimise)"
-load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$WARMUP" "$OPKIT_PID" >/dev/null
+RESULTS=()
+check() { [[ $(field errors "$1") == 0 && $(field non2xx "$1") == 0 ]] || die "errors during the run: $1"; }
+
+say "node-oidc-provider: warm-up ($WARMUP; V8 needs it to optimise), then both grants"
 load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$WARMUP" "$NODE_PID" >/dev/null
+r=$(load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$DURATION" "$NODE_PID"); check "$r"
+RESULTS+=("node-oidc-provider|client_credentials|$r")
+curl -sf "$NODEOP/bench/mint?n=$TOKENS_PER_RUN" >"$WORK/node-warm.txt" || die "node: minting failed"
+load_refresh "$NODEOP" "$NODE_ID-refresh" "$NODE_SECRET" "$WORK/node-warm.txt" "$WARMUP" "$NODE_PID" >/dev/null
+curl -sf "$NODEOP/bench/mint?n=$TOKENS_PER_RUN" >"$WORK/node.txt" || die "node: minting failed"
+r=$(load_refresh "$NODEOP" "$NODE_ID-refresh" "$NODE_SECRET" "$WORK/node.txt" "$DURATION" "$NODE_PID"); check "$r"
+RESULTS+=("node-oidc-provider|refresh_token|$r")
 
-say "opkit: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-R_OPKIT=$(load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$DURATION" "$OPKIT_PID")
-say "node-oidc-provider: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-R_NODE=$(load "$NODEOP" "$NODE_ID" "$NODE_SECRET" api:read "$DURATION" "$NODE_PID")
-
-for r in "$R_OPKIT" "$R_NODE"; do
-    [[ $(field errors "$r") == 0 && $(field non2xx "$r") == 0 ]] || die "errors during the run: $r"
+for store in $STORES; do
+    say "opkit on $store: warm-up ($WARMUP), then both grants"
+    start_opkit "$store"
+    load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$WARMUP" "$OPKIT_PID" >/dev/null
+    r=$(load "$OPKIT" "$OPKIT_ID" "$OPKIT_SECRET" api:read "$DURATION" "$OPKIT_PID"); check "$r"
+    RESULTS+=("opkit $store|client_credentials|$r")
+    mint_opkit "$WORK/opkit-warm.txt" "$TOKENS_PER_RUN"
+    load_refresh "$OPKIT" "$OPKIT_RID" "$OPKIT_RSECRET" "$WORK/opkit-warm.txt" "$WARMUP" "$OPKIT_PID" >/dev/null
+    mint_opkit "$WORK/opkit.txt" "$TOKENS_PER_RUN"
+    r=$(load_refresh "$OPKIT" "$OPKIT_RID" "$OPKIT_RSECRET" "$WORK/opkit.txt" "$DURATION" "$OPKIT_PID"); check "$r"
+    RESULTS+=("opkit $store|refresh_token|$r")
+    stop_opkit "$store"
 done
 
 say "result"
 NODE_VERSION=$(node --version)
 OP_VERSION=$(jq -r .version "$NODE_DIR/node_modules/oidc-provider/package.json")
+rps_of() { # server grant
+    local entry
+    for entry in "${RESULTS[@]}"; do
+        IFS='|' read -r n g r <<<"$entry"
+        if [[ $n == "$1" && $g == "$2" ]]; then field rps "$r"; return; fi
+    done
+}
 {
     echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
     echo "load:    wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (keep-alive), loopback; $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
     echo "placing: $PLACEMENT"
-    echo "node:    $NODE_VERSION, oidc-provider $OP_VERSION"
+    echo "node:    $NODE_VERSION, oidc-provider $OP_VERSION (in-memory adapter)"
     echo
-    printf '%-20s %9s %9s %9s %9s %12s %8s\n' server req/s p50 p90 p99 'cpu/request' load1
-    for pair in "opkit:$R_OPKIT" "node-oidc-provider:$R_NODE"; do
-        name=${pair%%:*}
-        r=${pair#*:}
-        awk -v n="$name" -v rps="$(field rps "$r")" -v p50="$(field p50 "$r")" \
+    printf '%-20s %-19s %9s %9s %9s %9s %12s %8s\n' server grant req/s p50 p90 p99 'cpu/request' load1
+    for entry in "${RESULTS[@]}"; do
+        IFS='|' read -r name grant r <<<"$entry"
+        awk -v n="$name" -v g="$grant" -v rps="$(field rps "$r")" -v p50="$(field p50 "$r")" \
             -v p90="$(field p90 "$r")" -v p99="$(field p99 "$r")" -v cpu="$(field cpu_us "$r")" \
             -v l="$(field load1 "$r")" \
-            'BEGIN { printf "%-20s %9.0f %7.2fms %7.2fms %7.2fms %10.1fus %8.2f\n", n, rps, p50 / 1000, p90 / 1000, p99 / 1000, cpu, l }'
+            'BEGIN { printf "%-20s %-19s %9.0f %7.2fms %7.2fms %7.2fms %10.1fus %8.2f\n", n, g, rps, p50 / 1000, p90 / 1000, p99 / 1000, cpu, l }'
     done
     echo
-    # The target is for the servers as they run on this machine (the default); pinned, the
-    # ratio is reported per core, with what 10x would take.
-    awk -v a="$(field rps "$R_OPKIT")" -v b="$(field rps "$R_NODE")" -v pinned="$PIN" \
-        'BEGIN { r = a / b
-                 if (pinned == 1) {
-                     printf "throughput ratio per core opkit / node-oidc-provider: %.1fx (10x would be %.0f req/s)\n", r, 10 * b
-                 } else {
-                     printf "throughput ratio opkit / node-oidc-provider: %.1fx (target >= 10x): %s\n", r,
-                         (r >= 10 ? "met" : sprintf("NOT met (%.0f%% short; 10x would be %.0f req/s)", (1 - r / 10) * 100, 10 * b))
-                 } }'
-    awk -v p99="$(field p99 "$R_OPKIT")" -v p50="$(field p50 "$R_NODE")" \
-        'BEGIN { printf "opkit p99 %.2fms vs node-oidc-provider p50 %.2fms: %s\n", p99 / 1000, p50 / 1000,
-                 (p99 < p50 ? "below (target met)" : "NOT below (target missed)") }'
+    for store in $STORES; do
+        for grant in client_credentials refresh_token; do
+            awk -v s="$store" -v g="$grant" -v a="$(rps_of "opkit $store" $grant)" \
+                -v b="$(rps_of node-oidc-provider $grant)" \
+                'BEGIN { printf "%-19s opkit on %-8s / node-oidc-provider (memory): %.1fx\n", g, s, a / b }'
+        done
+    done
+    c=$(rps_of "opkit memory" client_credentials)
+    if [[ -n $c ]]; then
+        awk -v a="$c" -v b="$(rps_of node-oidc-provider client_credentials)" \
+            'BEGIN { r = a / b; printf "client_credentials target (memory store, >= 10x): %s\n", (r >= 10 ? "met" : "NOT met") }'
+    fi
+    p=$(rps_of "opkit postgres" refresh_token)
+    if [[ -n $p ]]; then
+        awk -v a="$p" -v b="$(rps_of node-oidc-provider refresh_token)" \
+            'BEGIN { printf "refresh on PostgreSQL faster than node-oidc-provider in memory: %s\n", (a > b ? "yes (target met)" : "NO (target missed)") }'
+    fi
     echo "(cpu/request: the server process's CPU time, user + system, all threads, per request answered)"
 }
+rm -rf "$WORK"
