@@ -136,6 +136,12 @@ impl SqliteStore {
         let handle = Handle::try_current().map_err(|_| {
             OpenError::Database("SqliteStore::open must be called inside a tokio runtime".into())
         })?;
+        if options.read_only && !path.exists() {
+            return Err(OpenError::Database(format!(
+                "{} does not exist (a read-only store opens an existing database)",
+                path.display()
+            )));
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             let parent = parent.to_path_buf();
             tokio::task::spawn_blocking(move || std::fs::create_dir_all(parent))
