@@ -125,6 +125,10 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
     pub(crate) fn state_failed(&self, e: StateError) -> HttpResponse {
         match e {
             StateError::Full => self.message(MessageKind::Busy),
+            StateError::Unavailable(message) => {
+                crate::log::line(&format!("state store unavailable: {message}"));
+                self.message(MessageKind::Busy)
+            }
             other => {
                 crate::log::line(&other.to_string());
                 self.message(MessageKind::ServerError)

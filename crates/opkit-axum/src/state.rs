@@ -35,6 +35,9 @@ pub enum StateError {
     /// The store holds as many live records as it may (a cap against anonymous floods); the kit
     /// answers `503`.
     Full,
+    /// The backend is briefly unable to serve (unreachable, busy, out of disk): the kit answers
+    /// `503`, and the user may retry (the message is for logs).
+    Unavailable(String),
     /// The backend failed (the message is for logs, never shown to users).
     Backend(String),
 }
@@ -43,6 +46,7 @@ impl fmt::Display for StateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StateError::Full => f.write_str("the state store is full"),
+            StateError::Unavailable(message) => write!(f, "state store unavailable: {message}"),
             StateError::Backend(message) => write!(f, "state store error: {message}"),
         }
     }

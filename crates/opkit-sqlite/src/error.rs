@@ -154,13 +154,18 @@ impl From<Error> for StoreError {
 }
 
 impl From<Error> for StateError {
-    /// A full disk is [`StateError::Full`] (the kit answers 503); everything else is a backend
-    /// error with the same message as the [`StoreError`].
+    /// A full disk is [`StateError::Full`]; what a retry may cure (busy past the timeout, no
+    /// connection) is [`StateError::Unavailable`] (the kit answers 503 to both); everything else
+    /// is a backend error, with the same message as the [`StoreError`].
     fn from(e: Error) -> StateError {
         if e.is_full() {
             return StateError::Full;
         }
-        StateError::Backend(StoreError::from(e).to_string())
+        let e = StoreError::from(e);
+        match e.kind() {
+            opkit::store::StoreErrorKind::Unavailable => StateError::Unavailable(e.to_string()),
+            _ => StateError::Backend(e.to_string()),
+        }
     }
 }
 
