@@ -183,13 +183,15 @@ pub(crate) fn map_pool(e: PoolError) -> StoreError {
     }
 }
 
-/// The kit's state stores speak [`StateError`]: a full disk is [`StateError::Full`] (the kit
-/// answers 503), everything else a backend error with the same message.
+/// The kit's state stores speak [`StateError`]: a full disk is [`StateError::Full`], what a
+/// retry may cure (no connection, a pool wait or statement timeout, a persisting serialization
+/// failure) is [`StateError::Unavailable`] (the kit answers 503 to both); everything else is a
+/// backend error. The message is the [`StoreError`]'s.
 pub(crate) fn to_state(e: StoreError) -> StateError {
     let message = e.to_string();
-    if e.kind() == StoreErrorKind::Unavailable && message.contains("disk is full") {
-        StateError::Full
-    } else {
-        StateError::Backend(message)
+    match e.kind() {
+        StoreErrorKind::Unavailable if message.contains("disk is full") => StateError::Full,
+        StoreErrorKind::Unavailable => StateError::Unavailable(message),
+        _ => StateError::Backend(message),
     }
 }

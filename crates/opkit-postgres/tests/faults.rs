@@ -46,6 +46,18 @@ async fn the_pool_recovers_after_the_server_restarts() {
         "an unreachable server must fail fast, took {elapsed:?}"
     );
 
+    // The kit's state stores say the same in their own terms.
+    let got = opkit_axum::SessionStore::get(
+        &store,
+        opkit::secret::SecretHash::of("cookie"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(
+        matches!(got, Err(opkit_axum::StateError::Unavailable(_))),
+        "{got:?}"
+    );
+
     // A new instance cannot come up meanwhile, and says why, quickly.
     let started = Instant::now();
     match PostgresStore::connect(&url, options()).await {
