@@ -1,6 +1,7 @@
 //! The command line, with clap (derive): the flags, their checks and the help text.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 use opkit::jose::KeySet;
@@ -42,6 +43,26 @@ struct Cli {
     /// No access log (one line per request on stderr otherwise)
     #[arg(short, long)]
     quiet: bool,
+    /// Where clients, grants, tokens, users and keys live: memory (lost at exit),
+    /// sqlite:PATH or postgres://URL
+    #[arg(long, value_name = "STORE", default_value = "sqlite:opkit-data/opkit.db", value_parser = store)]
+    store: StoreChoice,
+    /// File with the key that encrypts signing keys in the store (64 hex digits; or set
+    /// OPKIT_KEY_ENCRYPTION_KEY)
+    #[arg(long, value_name = "PATH")]
+    kek_file: Option<PathBuf>,
+}
+
+/// Where the provider keeps its state (`--store`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// In process memory: gone at exit.
+    #[default]
+    Memory,
+    /// An SQLite file (created with its folder on first start).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by every instance started with it.
+    Postgres(String),
 }
 
 /// How to run: where to listen and how to build the provider. (No `Debug`: it holds
@@ -60,8 +81,10 @@ pub struct Options {
     pub registration_token: Option<String>,
     pub password_grant: bool,
     pub log_requests: bool,
-    /// Signing keys; `None` generates them at start.
+    /// Signing keys; `None` generates them at start (memory) or loads them from the store.
     pub keys: Option<KeySet>,
+    pub store: StoreChoice,
+    pub kek_file: Option<PathBuf>,
 }
 
 /// Parse the arguments (without the program name): the options, `None` once `--help` has been
@@ -100,6 +123,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, 
         password_grant: cli.password_grant,
         log_requests: !cli.quiet,
         keys: None,
+        store: cli.store,
+        kek_file: cli.kek_file,
     }))
 }
 
@@ -130,6 +155,15 @@ fn user(s: &str) -> Result<(String, String), String> {
         return Err(format!("{name}: the password must be 1-1024 bytes"));
     }
     Ok((name.to_owned(), password.to_owned()))
+}
+
+fn store(s: &str) -> Result<StoreChoice, String> {
+    match s.split_once(':') {
+        _ if s == "memory" => Ok(StoreChoice::Memory),
+        Some(("sqlite", path)) if !path.is_empty() => Ok(StoreChoice::Sqlite(path.into())),
+        Some(("postgres" | "postgresql", _)) => Ok(StoreChoice::Postgres(s.to_owned())),
+        _ => Err("memory, sqlite:PATH or postgres://URL".into()),
+    }
 }
 
 /// A token usable in `Authorization: Bearer` (RFC 6750 `b64token` characters).

@@ -1,6 +1,7 @@
-//! The built-in demo relying party: a confidential client created at start, `GET /demo/start`
-//! (PKCE S256, `state`, `nonce`) and `GET /demo/callback`, which redeems the code in-process,
-//! verifies the ID token (signature and nonce) and shows its claims.
+//! The built-in demo relying party: a public client `opkit-demo` (created at the first start,
+//! its redirect URI updated when the issuer changes), `GET /demo/start` (PKCE S256, `state`,
+//! `nonce`) and `GET /demo/callback`, which redeems the code in-process, verifies the ID token
+//! (signature and nonce) and shows its claims.
 
 use std::sync::Arc;
 
@@ -18,13 +19,16 @@ use opkit_axum::{into_axum, ExpiringMap, Incoming};
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::App;
+use opkit::store::{Store, UserStore};
+use opkit_axum::OpenIdApp;
+
+/// The demo client's id.
+pub const CLIENT_ID: &str = "opkit-demo";
 
 /// The demo client and its logins in progress.
-pub struct Demo {
-    app: App,
+pub struct Demo<S, U> {
+    app: OpenIdApp<S, U>,
     pub client_id: String,
-    pub client_secret: String,
     redirect_uri: String,
     /// PKCE verifier and nonce by `state`.
     pending: ExpiringMap<(String, String)>,
@@ -32,27 +36,35 @@ pub struct Demo {
 
 type Page = Result<HttpResponse, HttpResponse>;
 
-impl Demo {
-    /// Create the demo client (validated as the management API validates a client).
-    pub async fn create(app: App) -> Result<Arc<Demo>, String> {
+impl<S: Store + 'static, U: UserStore + 'static> Demo<S, U> {
+    /// Create the demo client, or update the one a store kept (validated as the management API
+    /// validates a client).
+    pub async fn create(app: OpenIdApp<S, U>) -> Result<Arc<Self>, String> {
         let redirect_uri = format!("{}/demo/callback", app.provider().config().issuer());
         let metadata = json!({
             "name": "opkit demo client",
             "redirect_uris": [redirect_uri],
             "id_token_signed_response_alg": "ES256",
-            "token_endpoint_auth_method": "client_secret_post",
+            "token_endpoint_auth_method": "none",
         });
         let doc = metadata.as_object().ok_or("demo metadata")?;
         let settings = validate(doc, MetadataSource::Management, false);
         let settings = settings.map_err(|e| format!("demo client: {e}"))?;
-        let created = app
-            .provider()
-            .create_client(settings, NewClient::new())
-            .await;
-        let created = created.map_err(|e| format!("cannot create the demo client: {e}"))?;
+        let provider = app.provider();
+        let kept = provider.store().client(CLIENT_ID).await;
+        let made = match kept.map_err(|e| e.to_string())? {
+            Some(client) => provider
+                .update_client(&client.id, settings)
+                .await
+                .map(|_| ()),
+            None => {
+                let new = NewClient::new().client_id(CLIENT_ID);
+                provider.create_client(settings, new).await.map(|_| ())
+            }
+        };
+        made.map_err(|e| format!("cannot create the demo client: {e}"))?;
         Ok(Arc::new(Demo {
-            client_id: created.client.client_id,
-            client_secret: created.client_secret.ok_or("no demo client secret")?,
+            client_id: CLIENT_ID.to_owned(),
             redirect_uri,
             pending: ExpiringMap::new(10_000),
             app,
@@ -61,8 +73,8 @@ impl Demo {
 
     /// `/demo/start` and `/demo/callback`.
     pub fn routes(self: &Arc<Self>) -> Router {
-        let start = |State(demo): State<Arc<Demo>>| async move { page(demo.start()) };
-        let callback = |State(demo): State<Arc<Demo>>, incoming: Incoming| async move {
+        let start = |State(demo): State<Arc<Self>>| async move { page(demo.start()) };
+        let callback = |State(demo): State<Arc<Self>>, incoming: Incoming| async move {
             page(demo.callback(&incoming).await)
         };
         let routes = Router::new().route("/demo/start", get(start));
@@ -119,7 +131,6 @@ impl Demo {
             .append_pair("redirect_uri", &self.redirect_uri)
             .append_pair("code_verifier", &verifier)
             .append_pair("client_id", &self.client_id)
-            .append_pair("client_secret", &self.client_secret)
             .finish();
         let req = HttpRequest::new(Method::Post)
             .header("content-type", b"application/x-www-form-urlencoded")

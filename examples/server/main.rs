@@ -1,16 +1,20 @@
 //! The example OpenID Connect provider: a thin program on `opkit-axum`. It parses the command
-//! line (`cli.rs`), builds the provider over the in-memory stores, adds a demo relying party
-//! (`demo.rs`, which `/` leads to), prints what the operator needs, and serves until Ctrl-C.
+//! line (`cli.rs`), opens the store (SQLite in `./opkit-data/` unless `--store` says otherwise),
+//! builds the provider on it, adds a demo relying party (`demo.rs`, which `/` leads to), prints
+//! what the operator needs, and serves until Ctrl-C.
 //!
 //! ```text
 //! cargo run --release --example server -- --addr 127.0.0.1:8080
 //! cargo run --release --example server -- --workers 1 --quiet   # one thread, no access log
+//! cargo run --release --example server -- --store postgres://localhost/opkit
 //! ```
 
 mod cli;
 mod demo;
 
+use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Redirect;
@@ -21,14 +25,13 @@ use opkit::config::RegistrationPolicy;
 use opkit::host::SystemRng;
 use opkit::jose::KeySet;
 use opkit::secret::{random_token, SecretHash};
-use opkit::store::{MemoryStore, MemoryUsers};
+use opkit::store::{KeyStore, MemoryStore, MemoryUsers, Store, StoreError, UserStore};
 use opkit::Config;
-use opkit_axum::{OpenIdApp, OpenIdProvider};
+use opkit_axum::{KeyEncryptionKey, OpenIdProvider, PendingStore, SessionStore, StoredKeys};
+use opkit_postgres::{PostgresOptions, PostgresStore};
+use opkit_sqlite::{SqliteOptions, SqliteStore};
 
-use cli::Options;
-
-/// The application type of the example.
-type App = OpenIdApp<MemoryStore, MemoryUsers>;
+use cli::{Options, StoreChoice};
 
 /// One single-threaded runtime here (listener, purge task, first worker); `opkit_axum::serve`
 /// starts one more per extra worker.
@@ -67,8 +70,124 @@ async fn run(mut options: Options) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))
 }
 
-/// Build the provider, its users and the demo client; the router and the startup banner.
-async fn build(options: Options) -> Result<(Router, String), String> {
+/// Open the chosen store and build the provider on it; the router and the startup banner.
+async fn build(mut options: Options) -> Result<(Router, String), String> {
+    let config = config(&options)?;
+    let users = accounts(&mut options)?;
+    match options.store.clone() {
+        StoreChoice::Memory => on_memory(options, config, users).await,
+        StoreChoice::Sqlite(path) => {
+            let store = SqliteStore::open(&path, SqliteOptions::default()).await;
+            let store = store.map_err(|e| format!("{}: {e}", path.display()))?;
+            on_durable(options, config, users, store).await
+        }
+        StoreChoice::Postgres(url) => {
+            let store = PostgresStore::connect(&url, PostgresOptions::default()).await;
+            let store = store.map_err(|e| format!("PostgreSQL: {e}"))?;
+            on_durable(options, config, users, store).await
+        }
+    }
+}
+
+/// Everything in process memory: gone at exit.
+async fn on_memory(
+    mut options: Options,
+    config: Config,
+    users: Users,
+) -> Result<(Router, String), String> {
+    // Key generation and password hashing take a moment: on the blocking pool.
+    let given = options.keys.take();
+    let (keys, table) = tokio::task::spawn_blocking(move || {
+        let keys = match given {
+            Some(keys) => keys,
+            None => KeySet::generate(&SystemRng::new()).map_err(|e| e.to_string())?,
+        };
+        let table = MemoryUsers::new();
+        for (name, password) in &users.accounts {
+            let added = table.add_user(name, password, &subject_for(name), claims_for(name));
+            added.map_err(|e| format!("cannot add user {name}: {e}"))?;
+        }
+        Ok::<_, String>((keys, table))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let kit = OpenIdProvider::new(config, keys, MemoryStore::new(), table);
+    let (router, banner, _) = assemble(options, kit, &users.line).await?;
+    Ok((router, banner))
+}
+
+/// A database store holds everything: clients, grants, tokens, users, signing keys, login
+/// sessions and pending steps, so a restart, or another instance on the same database, carries
+/// on where this one stopped.
+async fn on_durable<D: Durable>(
+    options: Options,
+    config: Config,
+    users: Users,
+    store: D,
+) -> Result<(Router, String), String> {
+    for (name, password) in &users.accounts {
+        let subject = subject_for(name);
+        let put = store.put_user(name, password, &subject, claims_for(name));
+        put.await
+            .map_err(|e| format!("cannot add user {name}: {e}"))?;
+    }
+    let kek = match &options.kek_file {
+        Some(path) => Some(KeyEncryptionKey::from_file(path)),
+        None => KeyEncryptionKey::from_env("OPKIT_KEY_ENCRYPTION_KEY").transpose(),
+    };
+    let kek = kek.transpose().map_err(|e| e.to_string())?;
+    let keys = StoredKeys::new(store.clone(), kek, Arc::new(SystemRng::new()));
+    let now = time::OffsetDateTime::now_utc();
+    let set = keys
+        .load_or_create(now, config.longest_token_lifetime())
+        .await;
+    let set = set.map_err(|e| e.to_string())?;
+    let kit = OpenIdProvider::new(config, set, store.clone(), store.clone())
+        .session_store(store.clone())
+        .pending_store(store);
+    let (router, banner, app) = assemble(options, kit, &users.line).await?;
+    // A rotation made by another instance on the same database reaches this one.
+    app.spawn_key_refresh(keys, Duration::from_secs(60));
+    Ok((router, banner))
+}
+
+/// What the example needs of a database store.
+trait Durable: Store + UserStore + KeyStore + SessionStore + PendingStore + Clone + 'static {
+    fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl Durable for SqliteStore {
+    fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        SqliteStore::put_user(self, username, password, subject, claims)
+    }
+}
+
+impl Durable for PostgresStore {
+    fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        PostgresStore::put_user(self, username, password, subject, claims)
+    }
+}
+
+/// The configuration the flags ask for.
+fn config(options: &Options) -> Result<Config, String> {
     let issuer = options.issuer.as_deref().unwrap_or_default();
     let mut config = Config::new(issuer).map_err(|e| e.to_string())?;
     config.password_grant_enabled = options.password_grant;
@@ -78,46 +197,45 @@ async fn build(options: Options) -> Result<(Router, String), String> {
         (None, true) => RegistrationPolicy::Open,
         (None, false) => RegistrationPolicy::Closed,
     };
-    let registration = match config.registration {
-        RegistrationPolicy::Open => "open: anyone may register clients at /register",
-        RegistrationPolicy::Closed => "closed (--open-registration or --registration-token)",
-        _ => "needs the initial access token (--registration-token)",
-    };
-    let secret = |bytes| random_token(&SystemRng::new(), bytes).map_err(|e| e.to_string());
-    let mut users = options.users;
-    let user_line = if users.is_empty() {
-        let password = secret(12)?;
-        let line = format!("demo user:           demo\n  demo password:       {password}");
-        users.push(("demo".into(), password));
-        line
-    } else {
-        let names: Vec<&str> = users.iter().map(|u| u.0.as_str()).collect();
-        format!("users:               {}", names.join(", "))
-    };
-    // Key generation and password hashing take a moment: on the blocking pool.
-    let given = options.keys;
-    let (keys, table) = tokio::task::spawn_blocking(move || {
-        let keys = match given {
-            Some(keys) => keys,
-            None => KeySet::generate(&SystemRng::new()).map_err(|e| e.to_string())?,
-        };
-        let table = MemoryUsers::new();
-        for (name, password) in &users {
-            table
-                .add_user(name, password, &subject_for(name), claims_for(name))
-                .map_err(|e| format!("cannot add user {name}: {e}"))?;
-        }
-        Ok::<_, String>((keys, table))
+    Ok(config)
+}
+
+/// The users to add, and the banner's line about them.
+struct Users {
+    accounts: Vec<(String, String)>,
+    line: String,
+}
+
+/// The `--user`s, or a user `demo` with a random password.
+fn accounts(options: &mut Options) -> Result<Users, String> {
+    let accounts = std::mem::take(&mut options.users);
+    if !accounts.is_empty() {
+        let names: Vec<&str> = accounts.iter().map(|u| u.0.as_str()).collect();
+        let line = format!("users:               {}", names.join(", "));
+        return Ok(Users { accounts, line });
+    }
+    let password = random_token(&SystemRng::new(), 12).map_err(|e| e.to_string())?;
+    let line = format!("demo user:           demo\n  demo password:       {password}");
+    Ok(Users {
+        accounts: vec![("demo".into(), password)],
+        line,
     })
-    .await
-    .map_err(|e| e.to_string())??;
+}
+
+/// The app on `kit` with the admin token and the demo client; the router and the banner.
+async fn assemble<S: Store + 'static, U: UserStore + 'static>(
+    options: Options,
+    kit: OpenIdProvider<S, U>,
+    user_line: &str,
+) -> Result<(Router, String, opkit_axum::OpenIdApp<S, U>), String> {
     let (admin_token, shown) = match options.admin_token {
         Some(token) => (token, "(as given with --admin-token)".to_owned()),
-        None => secret(32).map(|t| (t.clone(), t))?,
+        None => random_token(&SystemRng::new(), 32)
+            .map(|t| (t.clone(), t))
+            .map_err(|e| e.to_string())?,
     };
-
     // The provider: every endpoint, login and consent pages, sessions, the management API.
-    let app = OpenIdProvider::new(config, keys, MemoryStore::new(), table)
+    let app = kit
         .admin_token(&admin_token)
         .access_log(options.log_requests)
         .build()
@@ -128,16 +246,28 @@ async fn build(options: Options) -> Result<(Router, String), String> {
     let home = Router::new().route("/", get(|| async { Redirect::to("demo/start") }));
     let router = app.router_with(home.merge(demo.routes()));
 
-    let issuer = app.provider().config().issuer();
+    let config = app.provider().config();
+    let registration = match config.registration {
+        RegistrationPolicy::Open => "open: anyone may register clients at /register",
+        RegistrationPolicy::Closed => "closed (--open-registration or --registration-token)",
+        _ => "needs the initial access token (--registration-token)",
+    };
+    let store = match &options.store {
+        StoreChoice::Memory => "memory (lost at exit)".to_owned(),
+        StoreChoice::Sqlite(path) => format!("SQLite, {}", path.display()),
+        StoreChoice::Postgres(_) => "PostgreSQL".to_owned(),
+    };
+    let issuer = config.issuer();
     let banner = format!(
         "opkit example provider\n  issuer:              {issuer}\n  \
          discovery:           {issuer}/.well-known/openid-configuration\n  \
+         store:               {store}\n  \
          admin token:         {shown}\n  {user_line}\n  \
-         demo client_id:      {}\n  demo client_secret:  {}\n  \
+         demo client_id:      {}\n  \
          registration:        {registration}\n  log in at:           {issuer}/demo/start",
-        demo.client_id, demo.client_secret,
+        demo.client_id,
     );
-    Ok((router, banner))
+    Ok((router, banner, app))
 }
 
 /// A stable subject for a username (the same at every start, so relying parties keep

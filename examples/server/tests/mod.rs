@@ -208,3 +208,6 @@ async fn registration_modes_admin_token_and_an_issuer_path() {
     let resp = http.get(format!("{base}/demo/start")).send().await.unwrap();
     assert!(follow(&resp).starts_with(&format!("{base}/authorize?")));
 }
+
+mod instances;
+mod process;
