@@ -60,7 +60,7 @@ impl ClientStore for SqliteStore {
 
     async fn insert_client(&self, client: Client) -> StoreResult<()> {
         let doc = to_json(&client)?;
-        self.run(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached(
                 "INSERT INTO clients (id, client_id, revision, doc) VALUES (?1, ?2, ?3, ?4)",
@@ -82,7 +82,7 @@ impl ClientStore for SqliteStore {
         let mut stored = client;
         stored.revision = stored.revision.saturating_add(1);
         let doc = to_json(&stored)?;
-        self.run(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let updated = tx
                 .prepare_cached(
@@ -111,7 +111,7 @@ impl ClientStore for SqliteStore {
     /// Its origins go with it (`ON DELETE CASCADE`).
     async fn delete_client(&self, id: &str) -> StoreResult<Option<Arc<Client>>> {
         let id = id.to_owned();
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached("DELETE FROM clients WHERE id = ?1 RETURNING doc")?
                 .query_row([&id], |row| row.get(0))
                 .optional()?

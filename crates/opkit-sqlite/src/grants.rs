@@ -10,7 +10,7 @@ use crate::{sql, SqliteStore};
 impl GrantStore for SqliteStore {
     async fn create_grant(&self, grant: Grant) -> StoreResult<()> {
         let doc = to_json(&grant)?;
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO grants (id, client_id, subject, doc, expires_at, revoked) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -50,7 +50,7 @@ impl GrantStore for SqliteStore {
 
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
         let id = id.0.clone();
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached(sql::REVOKE_GRANT)?.execute([&id])?;
             Ok(())
         })
@@ -61,7 +61,7 @@ impl GrantStore for SqliteStore {
     async fn revoke_grants(&self, client_id: &str, subject: Option<&str>) -> StoreResult<u64> {
         let client_id = client_id.to_owned();
         let subject = subject.map(str::to_owned);
-        self.run(move |c| {
+        self.write(move |c| {
             let n = match &subject {
                 Some(subject) => c
                     .prepare_cached(sql::REVOKE_SUBJECT_GRANTS)?
@@ -78,7 +78,7 @@ impl GrantStore for SqliteStore {
 
     async fn purge_expired_grants(&self, now: OffsetDateTime, n: usize) -> StoreResult<u64> {
         let (now, n) = (micros(now), limit(n));
-        self.run(move |c| {
+        self.write(move |c| {
             let removed = c.prepare_cached(sql::PURGE_GRANTS)?.execute([now, n])?;
             Ok(count(removed))
         })
@@ -103,7 +103,7 @@ impl ConsentStore for SqliteStore {
 
     async fn put_consent(&self, consent: Consent) -> StoreResult<()> {
         let doc = to_json(&consent)?;
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO consents (subject, client_id, doc) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (subject, client_id) DO UPDATE SET doc = excluded.doc",
@@ -117,7 +117,7 @@ impl ConsentStore for SqliteStore {
 
     async fn delete_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool> {
         let key = (subject.to_owned(), client_id.to_owned());
-        self.run(move |c| {
+        self.write(move |c| {
             let n = c
                 .prepare_cached("DELETE FROM consents WHERE subject = ?1 AND client_id = ?2")?
                 .execute([&key.0, &key.1])?;

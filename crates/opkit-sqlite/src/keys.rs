@@ -55,7 +55,7 @@ impl KeyStore for SqliteStore {
     /// `INSERT … ON CONFLICT DO NOTHING`: the row count says who won. Times are kept to the
     /// microsecond.
     async fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreResult<bool> {
-        self.run(move |c| {
+        self.write(move |c| {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO signing_keys \
@@ -78,7 +78,7 @@ impl KeyStore for SqliteStore {
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
         let kid = kid.to_owned();
-        self.run(move |c| {
+        self.write(move |c| {
             Ok(c.prepare_cached("DELETE FROM signing_keys WHERE kid = ?1")?
                 .execute([&kid])?
                 > 0)

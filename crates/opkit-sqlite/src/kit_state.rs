@@ -53,7 +53,7 @@ impl SessionStore for SqliteStore {
     ) -> BoxFuture<'_, StateResult<()>> {
         Box::pin(async move {
             let doc = to_json(&record)?;
-            self.run(move |c| {
+            self.write(move |c| {
                 c.prepare_cached(
                     "INSERT INTO kit_sessions (id, doc, expires_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, \
@@ -89,7 +89,7 @@ impl SessionStore for SqliteStore {
 
     fn remove(&self, id: SecretHash) -> BoxFuture<'_, StateResult<()>> {
         Box::pin(async move {
-            self.run(move |c| {
+            self.write(move |c| {
                 c.prepare_cached("DELETE FROM kit_sessions WHERE id = ?1")?
                     .execute([&id.0[..]])?;
                 Ok(())
@@ -101,7 +101,7 @@ impl SessionStore for SqliteStore {
 
     fn purge_expired(&self, now: OffsetDateTime) -> BoxFuture<'_, StateResult<u64>> {
         Box::pin(async move {
-            self.run(move |c| purge_all(c, sql::PURGE_SESSIONS, now))
+            self.write(move |c| purge_all(c, sql::PURGE_SESSIONS, now))
                 .await
                 .map_err(Into::into)
         })
@@ -121,7 +121,7 @@ impl PendingStore for SqliteStore {
                 record: &record,
                 expires_at,
             })?;
-            self.run(move |c| {
+            self.write(move |c| {
                 c.prepare_cached(
                     "INSERT INTO kit_pending (id, doc, expires_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, \
@@ -143,7 +143,7 @@ impl PendingStore for SqliteStore {
         now: OffsetDateTime,
     ) -> BoxFuture<'_, StateResult<Option<(PendingRecord, OffsetDateTime)>>> {
         Box::pin(async move {
-            self.run(move |c| {
+            self.write(move |c| {
                 c.prepare_cached(sql::PENDING_TAKE)?
                     .query_row(params![&id.0[..], micros(now)], |row| {
                         row.get::<_, String>(0)
@@ -162,7 +162,7 @@ impl PendingStore for SqliteStore {
 
     fn purge_expired(&self, now: OffsetDateTime) -> BoxFuture<'_, StateResult<u64>> {
         Box::pin(async move {
-            self.run(move |c| purge_all(c, sql::PURGE_PENDING, now))
+            self.write(move |c| purge_all(c, sql::PURGE_PENDING, now))
                 .await
                 .map_err(Into::into)
         })

@@ -82,6 +82,10 @@ pub struct SqliteStore {
 
 struct Inner {
     pool: Pool,
+    /// Taken by every write before it gets a connection, so this process's writers queue here
+    /// (in order, without holding a connection) instead of in SQLite's busy handler, which
+    /// sleeps and retries in growing steps and turns contention into long tail latencies.
+    writer: tokio::sync::Mutex<()>,
     /// The runtime the store was opened on, for futures polled outside any runtime.
     handle: Handle,
     path: PathBuf,
@@ -181,6 +185,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 pool,
+                writer: tokio::sync::Mutex::new(()),
                 handle,
                 path,
                 options,
@@ -225,16 +230,40 @@ impl SqliteStore {
         .map_err(Into::into)
     }
 
+    /// Run `f`, which only reads, on a pooled connection on tokio's blocking pool (see
+    /// [`write`](Self::write)).
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnMut(&mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.call(false, f).await
+    }
+
+    /// Run `f`, which writes, on a pooled connection on tokio's blocking pool, after the
+    /// writers of this process that came first.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnMut(&mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.call(true, f).await
+    }
+
     /// Run `f` on a pooled connection on tokio's blocking pool, again while SQLite stays busy
     /// past its timeout (at most `busy_retries` more times). `f` runs its statements in one
     /// transaction where it needs several, so a retry starts from a clean slate.
-    pub(crate) async fn run<T, F>(&self, mut f: F) -> Result<T>
+    async fn call<T, F>(&self, writes: bool, mut f: F) -> Result<T>
     where
         F: FnMut(&mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         let work = async move {
+            let _turn = match writes {
+                true => Some(inner.writer.lock().await),
+                false => None,
+            };
             let conn = inner.pool.get().await.map_err(pool_error)?;
             let retries = inner.options.busy_retries;
             conn.interact(move |c| {

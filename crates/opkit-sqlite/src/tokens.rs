@@ -22,7 +22,7 @@ fn purge(c: &Connection, sql: &str, now: OffsetDateTime, n: usize) -> Result<u64
 impl CodeStore for SqliteStore {
     async fn put_code(&self, code: CodeRecord) -> StoreResult<()> {
         let doc = to_json(&code)?;
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO codes (hash, grant_id, doc, expires_at) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -42,7 +42,7 @@ impl CodeStore for SqliteStore {
     /// row, a `SELECT` tells a replay from an unknown code.
     async fn redeem_code(&self, hash: &SecretHash) -> StoreResult<CodeRedemption> {
         let hash = hash.0;
-        self.run(move |c| {
+        self.write(move |c| {
             let doc: Option<String> = c
                 .prepare_cached(sql::REDEEM_CODE)?
                 .query_row([&hash[..]], |row| row.get(0))
@@ -66,7 +66,7 @@ impl CodeStore for SqliteStore {
     }
 
     async fn purge_expired_codes(&self, now: OffsetDateTime, n: usize) -> StoreResult<u64> {
-        self.run(move |c| purge(c, sql::PURGE_CODES, now, n))
+        self.write(move |c| purge(c, sql::PURGE_CODES, now, n))
             .await
             .map_err(Into::into)
     }
@@ -88,7 +88,7 @@ fn insert_refresh(c: &Connection, token: &RefreshRecord, doc: &str) -> Result<()
 impl RefreshTokenStore for SqliteStore {
     async fn put_refresh_token(&self, token: RefreshRecord) -> StoreResult<()> {
         let doc = to_json(&token)?;
-        self.run(move |c| insert_refresh(c, &token, &doc))
+        self.write(move |c| insert_refresh(c, &token, &doc))
             .await
             .map_err(Into::into)
     }
@@ -122,7 +122,7 @@ impl RefreshTokenStore for SqliteStore {
     ) -> StoreResult<RefreshRotation> {
         let presented = presented.0;
         let doc = to_json(&next)?;
-        self.run(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let rotated: Option<String> = tx
                 .prepare_cached(sql::ROTATE_REFRESH)?
@@ -153,7 +153,7 @@ impl RefreshTokenStore for SqliteStore {
         now: OffsetDateTime,
         n: usize,
     ) -> StoreResult<u64> {
-        self.run(move |c| purge(c, sql::PURGE_REFRESH, now, n))
+        self.write(move |c| purge(c, sql::PURGE_REFRESH, now, n))
             .await
             .map_err(Into::into)
     }
@@ -163,7 +163,7 @@ impl RevokedTokenStore for SqliteStore {
     /// Keeps the first expiry given for a `jti`.
     async fn revoke_access_token(&self, jti: &str, expires_at: OffsetDateTime) -> StoreResult<()> {
         let jti = jti.to_owned();
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2) \
                  ON CONFLICT DO NOTHING",
@@ -186,7 +186,7 @@ impl RevokedTokenStore for SqliteStore {
     }
 
     async fn purge_revoked_access_tokens(&self, now: OffsetDateTime, n: usize) -> StoreResult<u64> {
-        self.run(move |c| purge(c, sql::PURGE_REVOKED, now, n))
+        self.write(move |c| purge(c, sql::PURGE_REVOKED, now, n))
             .await
             .map_err(Into::into)
     }

@@ -55,7 +55,7 @@ impl SqliteStore {
             .encode();
         let claims = to_json(&claims)?;
         let (username, subject) = (username.to_owned(), subject.to_owned());
-        self.run(move |c| {
+        self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO users (username, subject, password_hash, claims) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (username) DO UPDATE SET \
@@ -73,7 +73,7 @@ impl SqliteStore {
     /// [`UserStore::claims`] of its subject then answers `None`.
     pub async fn remove_user(&self, username: &str) -> StoreResult<bool> {
         let username = username.to_owned();
-        self.run(move |c| {
+        self.write(move |c| {
             Ok(c.prepare_cached("DELETE FROM users WHERE username = ?1")?
                 .execute([&username])?
                 > 0)
