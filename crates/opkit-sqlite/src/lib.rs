@@ -108,6 +108,7 @@ struct ConnectionSettings {
     busy_timeout: Duration,
     synchronous: Synchronous,
     read_only: bool,
+    max_size: Option<u64>,
 }
 
 impl SqliteStore {
@@ -157,6 +158,7 @@ impl SqliteStore {
             busy_timeout: options.busy_timeout,
             synchronous: options.synchronous,
             read_only: options.read_only,
+            max_size: options.max_size,
         };
         let pool = Config::new(&path)
             .builder(Runtime::Tokio1)
@@ -337,6 +339,15 @@ fn configure(
         .map_err(HookError::Backend)?;
     if settings.read_only {
         conn.pragma_update(None, "query_only", true)
+            .map_err(HookError::Backend)?;
+    }
+    if let Some(bytes) = settings.max_size {
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(HookError::Backend)?;
+        let pages = (bytes / page_size.max(512) as u64).max(1);
+        // `max_page_count` never goes below the file's current size (SQLite keeps the larger).
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
             .map_err(HookError::Backend)?;
     }
     Ok(())

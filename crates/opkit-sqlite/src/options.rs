@@ -52,6 +52,7 @@ pub struct SqliteOptions {
     pub(crate) busy_retries: u32,
     pub(crate) pool_wait_timeout: Duration,
     pub(crate) read_only: bool,
+    pub(crate) max_size: Option<u64>,
     pub(crate) password_iterations: u32,
     pub(crate) rng: Arc<dyn Rng>,
 }
@@ -67,6 +68,7 @@ impl Default for SqliteOptions {
             busy_retries: 2,
             pool_wait_timeout: Duration::from_secs(10),
             read_only: false,
+            max_size: None,
             password_iterations: PasswordHash::DEFAULT_ITERATIONS,
             rng: Arc::new(SystemRng::new()),
         }
@@ -123,6 +125,18 @@ impl SqliteOptions {
     /// and hold the current schema.
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
+        self
+    }
+
+    /// Let the database file grow to at most about `bytes` (SQLite's `max_page_count`, in pages
+    /// of the file's page size; unlimited by default). A write that would grow it further fails
+    /// with an error saying the database is full ([`StoreErrorKind::Unavailable`], answered
+    /// `503`), while reads and writes that reuse freed pages go on: a cap that keeps a flood
+    /// of anonymous sign-ins from filling the disk the host needs for other things.
+    ///
+    /// [`StoreErrorKind::Unavailable`]: opkit::store::StoreErrorKind::Unavailable
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
         self
     }
 
