@@ -444,40 +444,60 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
         keys: StoredKeys<K>,
         every: std::time::Duration,
     ) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Kit<S, U>> = Arc::downgrade(&self.kit);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(kit) = weak.upgrade() else { break };
-                let provider = &kit.provider;
-                let now = provider.clock().now();
-                let keep_for = provider.config().longest_token_lifetime();
-                match keys.load(now, keep_for).await {
-                    Ok(set)
-                        if set.jwks() != provider.keys().jwks()
-                            || active_changed(&set, &provider.keys()) =>
-                    {
-                        let _ = provider.rotate_keys(|current| {
-                            *current = set;
-                            Ok::<(), std::convert::Infallible>(())
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(e) => crate::log::line(&format!("key refresh failed: {e}")),
-                }
-                if let Err(e) = keys.delete_retired(now, keep_for).await {
-                    crate::log::line(&format!("deleting retired keys failed: {e}"));
-                }
-            }
+        let keys = Arc::new(keys);
+        self.spawn_every(every, move |app| {
+            let keys = keys.clone();
+            async move { app.refresh_keys(&keys).await }
         })
+    }
+
+    /// Reload the signing keys from `keys` once and publish them if they changed, then delete
+    /// the stored keys no unexpired token can need (what [`spawn_key_refresh`](Self::spawn_key_refresh)
+    /// does periodically; call it after a rotation to have this instance see it at once).
+    /// Failures are logged and the current keys stay.
+    pub async fn refresh_keys<K: KeyStore>(&self, keys: &StoredKeys<K>) {
+        let provider = &self.kit.provider;
+        let now = provider.clock().now();
+        let keep_for = provider.config().longest_token_lifetime();
+        match keys.load(now, keep_for).await {
+            Ok(set)
+                if set.jwks() != provider.keys().jwks()
+                    || active_changed(&set, &provider.keys()) =>
+            {
+                let _ = provider.rotate_keys(|current| {
+                    *current = set;
+                    Ok::<(), std::convert::Infallible>(())
+                });
+            }
+            Ok(_) => {}
+            Err(e) => crate::log::line(&format!("key refresh failed: {e}")),
+        }
+        if let Err(e) = keys.delete_retired(now, keep_for).await {
+            crate::log::line(&format!("deleting retired keys failed: {e}"));
+        }
     }
 
     /// Run [`purge_expired`](Self::purge_expired) every `every` on the current tokio runtime
     /// until the last clone of this application is dropped (failures are logged to stderr).
     pub fn spawn_purge(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        self.spawn_every(every, |app| async move {
+            if let Err(e) = app.purge_expired().await {
+                crate::log::line(&e.to_string());
+            }
+        })
+    }
+
+    /// Run `job` every `every` (the first time one period from now) on the current tokio
+    /// runtime, until the last clone of this application is dropped.
+    fn spawn_every<F, Fut>(
+        &self,
+        every: std::time::Duration,
+        mut job: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: FnMut(OpenIdApp<S, U>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let weak: Weak<Kit<S, U>> = Arc::downgrade(&self.kit);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -486,9 +506,7 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
             loop {
                 tick.tick().await;
                 let Some(kit) = weak.upgrade() else { break };
-                if let Err(e) = (OpenIdApp { kit }).purge_expired().await {
-                    crate::log::line(&e.to_string());
-                }
+                job(OpenIdApp { kit }).await;
             }
         })
     }
