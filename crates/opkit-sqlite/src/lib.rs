@@ -147,9 +147,9 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let parent = parent.to_path_buf();
-            tokio::task::spawn_blocking(move || std::fs::create_dir_all(parent))
+        if !options.read_only {
+            let file = path.clone();
+            tokio::task::spawn_blocking(move || create_private(&file))
                 .await
                 .map_err(|e| OpenError::Database(format!("creating the folder failed: {e}")))?
                 .map_err(OpenError::Folder)?;
@@ -308,6 +308,28 @@ impl SqliteStore {
             .spawn_blocking(f)
             .await
             .map_err(|e| Error::Task(format!("a blocking task did not finish: {e}")))
+    }
+}
+
+/// Create the database's folder (mode 0700 on Unix) and an empty database file (mode 0600)
+/// if they do not exist, so the file that holds password hashes and signing keys is readable
+/// by its owner only. SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

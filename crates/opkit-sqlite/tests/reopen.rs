@@ -168,3 +168,23 @@ async fn reopening_a_file_keeps_everything() {
         Some(session)
     );
 }
+
+/// The file holds password hashes and signing keys: a new one, its folder and its WAL files
+/// are for the owner only.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("private");
+    let path = dir.db("new-folder/private.db");
+    let store = SqliteStore::open(&path, options()).await.unwrap();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    opkit::store::RevokedTokenStore::revoke_access_token(&store, "jti", later)
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    for file in [path.clone(), path.with_extension("db-wal")] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
