@@ -12,7 +12,6 @@
 mod cli;
 mod demo;
 
-use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +24,7 @@ use opkit::config::RegistrationPolicy;
 use opkit::host::SystemRng;
 use opkit::jose::KeySet;
 use opkit::secret::{random_token, SecretHash};
-use opkit::store::{KeyStore, MemoryStore, MemoryUsers, Store, StoreError, UserStore};
+use opkit::store::{KeyStore, MemoryStore, MemoryUsers, Store, UserDirectory, UserStore};
 use opkit::Config;
 use opkit_axum::{KeyEncryptionKey, OpenIdProvider, PendingStore, SessionStore, StoredKeys};
 use opkit_postgres::{PostgresOptions, PostgresStore};
@@ -95,22 +94,16 @@ async fn on_memory(
     config: Config,
     users: Users,
 ) -> Result<(Router, String), String> {
-    // Key generation and password hashing take a moment: on the blocking pool.
-    let given = options.keys.take();
-    let (keys, table) = tokio::task::spawn_blocking(move || {
-        let keys = match given {
-            Some(keys) => keys,
-            None => KeySet::generate(&SystemRng::new()).map_err(|e| e.to_string())?,
-        };
-        let table = MemoryUsers::new();
-        for (name, password) in &users.accounts {
-            let added = table.add_user(name, password, &subject_for(name), claims_for(name));
-            added.map_err(|e| format!("cannot add user {name}: {e}"))?;
-        }
-        Ok::<_, String>((keys, table))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
+    // Generating the RSA key takes a moment: on the blocking pool.
+    let keys = match options.keys.take() {
+        Some(keys) => keys,
+        None => tokio::task::spawn_blocking(|| KeySet::generate(&SystemRng::new()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?,
+    };
+    let table = MemoryUsers::new();
+    add_users(&table, &users).await?;
     let kit = OpenIdProvider::new(config, keys, MemoryStore::new(), table);
     let (router, banner, _) = assemble(options, kit, &users.line).await?;
     Ok((router, banner))
@@ -119,18 +112,16 @@ async fn on_memory(
 /// A database store holds everything: clients, grants, tokens, users, signing keys, login
 /// sessions and pending steps, so a restart, or another instance on the same database, carries
 /// on where this one stopped.
-async fn on_durable<D: Durable>(
+async fn on_durable<D>(
     options: Options,
     config: Config,
     users: Users,
     store: D,
-) -> Result<(Router, String), String> {
-    for (name, password) in &users.accounts {
-        let subject = subject_for(name);
-        let put = store.put_user(name, password, &subject, claims_for(name));
-        put.await
-            .map_err(|e| format!("cannot add user {name}: {e}"))?;
-    }
+) -> Result<(Router, String), String>
+where
+    D: Store + UserDirectory + KeyStore + SessionStore + PendingStore + Clone + 'static,
+{
+    add_users(&store, &users).await?;
     let kek = match &options.kek_file {
         Some(path) => Some(KeyEncryptionKey::from_file(path)),
         None => KeyEncryptionKey::from_env("OPKIT_KEY_ENCRYPTION_KEY").transpose(),
@@ -151,39 +142,15 @@ async fn on_durable<D: Durable>(
     Ok((router, banner))
 }
 
-/// What the example needs of a database store.
-trait Durable: Store + UserStore + KeyStore + SessionStore + PendingStore + Clone + 'static {
-    fn put_user(
-        &self,
-        username: &str,
-        password: &str,
-        subject: &str,
-        claims: UserClaims,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-impl Durable for SqliteStore {
-    fn put_user(
-        &self,
-        username: &str,
-        password: &str,
-        subject: &str,
-        claims: UserClaims,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        SqliteStore::put_user(self, username, password, subject, claims)
+/// Add (or update) the users of the flags.
+async fn add_users(table: &impl UserDirectory, users: &Users) -> Result<(), String> {
+    for (name, password) in &users.accounts {
+        let subject = subject_for(name);
+        let put = table.put_user(name, password, &subject, claims_for(name));
+        put.await
+            .map_err(|e| format!("cannot add user {name}: {e}"))?;
     }
-}
-
-impl Durable for PostgresStore {
-    fn put_user(
-        &self,
-        username: &str,
-        password: &str,
-        subject: &str,
-        claims: UserClaims,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        PostgresStore::put_user(self, username, password, subject, claims)
-    }
+    Ok(())
 }
 
 /// The configuration the flags ask for.

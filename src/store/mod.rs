@@ -461,3 +461,22 @@ pub trait UserStore: Send + Sync {
         password: &str,
     ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
 }
+
+/// Users the host can add and change through opkit, for stores that keep them (the in-memory
+/// users, and the SQLite and PostgreSQL stores): how a host provisions users from
+/// configuration without knowing which store it runs on.
+pub trait UserDirectory: UserStore {
+    /// Add the user `username`, or replace its subject, password and claims if it exists, so
+    /// that provisioning the same users at every start is idempotent. The password is stored as
+    /// a [`PasswordHash`](crate::secret::PasswordHash) (CPU-heavy: the database stores hash on
+    /// tokio's blocking pool, the in-memory users on the calling thread). A `subject` already
+    /// used by another username is a conflict ([`StoreErrorKind::Conflict`]). Relying parties
+    /// know users by their subject: keep it stable.
+    fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}

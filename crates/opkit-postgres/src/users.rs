@@ -113,3 +113,15 @@ impl UserStore for PostgresStore {
         })
     }
 }
+
+impl opkit::store::UserDirectory for PostgresStore {
+    fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> impl std::future::Future<Output = StoreResult<()>> + Send {
+        PostgresStore::put_user(self, username, password, subject, claims)
+    }
+}

@@ -127,3 +127,15 @@ impl UserStore for SqliteStore {
         checked.map_err(Into::into)
     }
 }
+
+impl opkit::store::UserDirectory for SqliteStore {
+    fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> impl std::future::Future<Output = StoreResult<()>> + Send {
+        SqliteStore::put_user(self, username, password, subject, claims)
+    }
+}

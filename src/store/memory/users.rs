@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::claims::UserClaims;
 use crate::host::{Rng, SystemRng};
 use crate::secret::PasswordHash;
-use crate::store::{StoreError, StoreResult, UserStore};
+use crate::store::{StoreError, StoreResult, UserDirectory, UserStore};
 
 /// Users held in memory: a username, a password hash and a subject with its claims.
 ///
@@ -209,6 +209,36 @@ impl UserStore for MemoryUsers {
     }
 }
 
+impl UserDirectory for MemoryUsers {
+    async fn put_user(
+        &self,
+        username: &str,
+        password: &str,
+        subject: &str,
+        claims: UserClaims,
+    ) -> StoreResult<()> {
+        let password = PasswordHash::new(password, self.iterations(), &*self.inner.rng)
+            .map_err(|e| StoreError::new(e.to_string()))?;
+        let mut users = self.write();
+        let subject_taken = users.claims.contains_key(subject)
+            && users.credentials.get(username).map(|c| c.subject.as_str()) != Some(subject);
+        if subject_taken {
+            return Err(StoreError::conflict(
+                "the subject belongs to another username",
+            ));
+        }
+        let credential = Credential {
+            subject: subject.to_owned(),
+            password,
+        };
+        if let Some(old) = users.credentials.insert(username.to_owned(), credential) {
+            users.claims.remove(&old.subject);
+        }
+        users.claims.insert(subject.to_owned(), Arc::new(claims));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +257,33 @@ mod tests {
         let (a, b) = (&state.credentials["a"], &state.credentials["b"]);
         assert_ne!(a.password.encode(), b.password.encode());
         assert_eq!(a.password.iterations(), 1000);
+    }
+
+    #[tokio::test]
+    async fn put_user_is_an_idempotent_upsert() {
+        let users = MemoryUsers::new().with_iterations(1000);
+        for password in ["one", "one", "two"] {
+            users
+                .put_user("a", password, "sa", UserClaims::default())
+                .await
+                .unwrap();
+        }
+        assert_eq!(users.len(), 1);
+        assert_eq!(users.check("a", "two"), Some("sa".to_owned()));
+        assert_eq!(users.check("a", "one"), None);
+        let taken = users.put_user("b", "pw", "sa", UserClaims::default()).await;
+        assert_eq!(
+            taken.unwrap_err().kind(),
+            crate::store::StoreErrorKind::Conflict
+        );
+        users
+            .put_user("a", "two", "sa2", UserClaims::default())
+            .await
+            .unwrap();
+        assert!(
+            !users.read().claims.contains_key("sa"),
+            "the old subject is gone"
+        );
     }
 
     #[test]
