@@ -358,6 +358,46 @@ async fn client_credentials_and_introspection() {
         assert_eq!(json_with(resp, 400).await["error"], "invalid_scope");
     }
 
+    // Another client, registered by anyone, learns nothing about this client's token (RFC
+    // 7662 section 4); a resource server the administrator allows learns everything.
+    let stranger = rp
+        .register(json!({"client_name": "Stranger", "grant_types": ["client_credentials"]}))
+        .await;
+    assert_eq!(
+        rp.introspect(&stranger, access_token).await,
+        json!({"active": false})
+    );
+    let resource_server = create_client(
+        &rp.http,
+        rp.issuer(),
+        json!({
+            "name": "API", "redirect_uris": [], "grant_types": ["client_credentials"],
+            "id_token_signed_response_alg": "ES256",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "introspect_any_token": true,
+        }),
+    )
+    .await;
+    assert_eq!(resource_server["introspect_any_token"], true);
+    let about = rp.introspect(&resource_server, access_token).await;
+    assert_eq!(about["active"], true);
+    assert_eq!(about["client_id"], id);
+    // Registration cannot make a client a resource server.
+    let resp = rp
+        .http
+        .post(rp.endpoint("registration_endpoint"))
+        .json(
+            &json!({"client_name": "Sneaky", "grant_types": ["client_credentials"],
+                      "introspect_any_token": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sneaky: Value = resp.json().await.unwrap();
+    assert_ne!(sneaky["introspect_any_token"], true, "{sneaky}");
+    let sneaky_sees = rp.introspect(&sneaky, access_token).await;
+    assert_eq!(sneaky_sees, json!({"active": false}));
+
     // Introspection by the (confidential) client, then revocation.
     let active = rp.introspect(&client, access_token).await;
     assert_eq!(active["active"], true);

@@ -304,6 +304,7 @@ pub fn client_with_redirects(redirect_uris: Vec<String>) -> Client {
             logo_dark_mode_uri: None,
             require_pkce: true,
             allow_plain_pkce: false,
+            introspect_any_token: false,
             metadata: BTreeMap::new(),
         },
         date_created: epoch,

@@ -209,6 +209,7 @@ struct ManagedView<'a> {
     logo_dark_mode_uri: Option<&'a str>,
     require_pkce: bool,
     allow_plain_pkce: bool,
+    introspect_any_token: bool,
     metadata: &'a BTreeMap<String, Value>,
     client_secrets: Vec<SecretView<'a>>,
     date_created: String,
@@ -243,6 +244,7 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         logo_dark_mode_uri: s.logo_dark_mode_uri.as_deref(),
         require_pkce: s.require_pkce,
         allow_plain_pkce: s.allow_plain_pkce,
+        introspect_any_token: s.introspect_any_token,
         metadata: &s.metadata,
         client_secrets: client
             .secrets

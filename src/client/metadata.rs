@@ -128,6 +128,9 @@ const READ_ONLY: [&str; 10] = [
 ];
 
 /// RFC 7591 / OIDC registration members that opkit understands or deliberately keeps.
+/// Security settings of the management API that dynamic registration ignores.
+const MANAGEMENT_ONLY: [&str; 3] = ["require_pkce", "allow_plain_pkce", "introspect_any_token"];
+
 const REGISTRATION_KNOWN: [&str; 12] = [
     "client_name",
     "redirect_uris",
@@ -328,6 +331,7 @@ pub fn validate(
             "logo_dark_mode_uri",
             "require_pkce",
             "allow_plain_pkce",
+            "introspect_any_token",
             "metadata",
         ];
         if let Some(unknown) = doc
@@ -340,6 +344,15 @@ pub fn validate(
                 "unknown field",
             ));
         }
+    }
+
+    let introspect_any_token =
+        management && opt_bool(doc, "introspect_any_token")?.unwrap_or(false);
+    if introspect_any_token && !auth_method.is_confidential() {
+        return Err(MetadataError::invalid(
+            "introspect_any_token",
+            "only a confidential client may introspect",
+        ));
     }
 
     Ok(ClientSettings {
@@ -357,6 +370,7 @@ pub fn validate(
         logo_dark_mode_uri,
         require_pkce,
         allow_plain_pkce,
+        introspect_any_token,
         metadata,
     })
 }
@@ -530,7 +544,14 @@ fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Valu
     }
     let mut extras = BTreeMap::new();
     for (key, value) in doc {
-        if !REGISTRATION_KNOWN.contains(&key.as_str()) && !READ_ONLY.contains(&key.as_str()) {
+        let key_str = key.as_str();
+        // Settings only an administrator may make are neither applied nor kept (and so not
+        // echoed back as if they had been): RFC 7591 section 3.2.1 lets a server replace
+        // metadata values it does not accept.
+        if MANAGEMENT_ONLY.contains(&key_str) {
+            continue;
+        }
+        if !REGISTRATION_KNOWN.contains(&key_str) && !READ_ONLY.contains(&key_str) {
             if extras.len() == MAX_LIST {
                 return Err(MetadataError::invalid(key, "too many metadata members"));
             }

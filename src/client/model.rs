@@ -359,6 +359,12 @@ pub struct ClientSettings {
     /// `S256` (default false; never for public clients).
     #[serde(default)]
     pub allow_plain_pkce: bool,
+    /// Whether this (confidential) client is a resource server that may introspect tokens
+    /// issued to any client (default false: a client learns only about its own tokens, and
+    /// any other token is described as `{"active": false}`, RFC 7662 section 4). Set through
+    /// the management API only.
+    #[serde(default)]
+    pub introspect_any_token: bool,
     /// Free-form metadata kept and returned as given.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }

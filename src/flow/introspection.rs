@@ -34,8 +34,11 @@ struct Introspection<'a> {
 
 impl<S: Store, U: UserStore> Provider<S, U> {
     /// `POST` the introspection endpoint: `token`, optional `token_type_hint`, with client
-    /// authentication by a confidential client. Access tokens of any client are described;
-    /// refresh tokens only to the client they were issued to.
+    /// authentication by a confidential client. A client learns about the tokens issued to it;
+    /// a resource server the administrator marked `introspect_any_token` about every access
+    /// token. Any other token is described as `{"active": false}` (RFC 7662 section 4), so an
+    /// anonymously registered client cannot probe other clients' tokens. Refresh tokens are
+    /// described only to the client they were issued to.
     pub async fn introspect(&self, req: &HttpRequest<'_>) -> HttpResponse {
         match self.introspect_request(req).await {
             Ok(json) => HttpResponse::json_no_store(200, json),
@@ -53,7 +56,10 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
         let token = form.require("token")?;
         let to_json = |body: &Introspection<'_>| crate::json::to_json(body, 512);
-        if let Ok(verified) = self.verify_access_token(token).await {
+        let verified = self.verify_access_token(token).await.ok().filter(|v| {
+            v.claims.client_id == client.client_id || client.settings.introspect_any_token
+        });
+        if let Some(verified) = verified {
             let c = &verified.claims;
             return to_json(&Introspection {
                 active: true,

@@ -142,6 +142,7 @@ fn client(id: &str, client_id: &str) -> Client {
             logo_dark_mode_uri: None,
             require_pkce: true,
             allow_plain_pkce: false,
+            introspect_any_token: false,
             metadata,
         },
         date_created: issued_at(),

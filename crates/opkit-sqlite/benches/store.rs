@@ -78,6 +78,7 @@ fn client() -> Client {
             logo_dark_mode_uri: None,
             require_pkce: true,
             allow_plain_pkce: false,
+            introspect_any_token: false,
             metadata: BTreeMap::new(),
         },
         date_created: t0(),

@@ -47,6 +47,7 @@ fn client() -> Client {
             logo_dark_mode_uri: None,
             require_pkce: true,
             allow_plain_pkce: false,
+            introspect_any_token: false,
             metadata: Default::default(),
         },
         date_created: t(0),
