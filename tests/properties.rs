@@ -660,8 +660,10 @@ impl<'h> Model<'h> {
                 },
             )
             .unwrap();
+        // The web client is also a resource server: it introspects every client's tokens.
         let web = h
             .client(json!({
+                "introspect_any_token": true,
                 "redirect_uris": [R_WEB_1, R_WEB_2],
                 "grant_types": ["authorization_code", "implicit", "refresh_token"],
                 "response_types": ["code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"],
