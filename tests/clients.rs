@@ -3,9 +3,11 @@
 mod common;
 
 use common::*;
+use opkit::client::MetadataSource;
 use opkit::config::RegistrationPolicy;
 use opkit::http::{HttpRequest, HttpResponse, Method};
 use opkit::secret::SecretHash;
+use opkit::store::ClientStore;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -205,10 +207,32 @@ async fn rfc7592_configuration_endpoint() {
     assert!(read.get("client_secret").is_none());
     assert_eq!(call(Method::Get, "wrong", None).await.0, 401);
 
+    // The administrator allows an origin and introspection; the client's own replacement of
+    // its registration keeps both (it cannot set them, nor drop them).
+    let stored = h.provider.store().client(client_id).await.unwrap().unwrap();
+    let admin = json!({
+        "name": "Before", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "RS256",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "allowed_origins": ["https://app.example"], "introspect_any_token": true,
+    });
+    let settings = opkit::client::validate(
+        admin.as_object().unwrap(),
+        MetadataSource::Management,
+        false,
+    )
+    .unwrap();
+    h.provider
+        .update_client(&stored.id, settings)
+        .await
+        .unwrap()
+        .unwrap();
     let (status, updated) = call(
         Method::Put,
         token,
-        Some(json!({"client_id": client_id, "redirect_uris": [REDIRECT], "client_name": "After"})),
+        Some(
+            json!({"client_id": client_id, "redirect_uris": [REDIRECT], "client_name": "After",
+                    "allowed_origins": ["https://evil.example"], "introspect_any_token": false}),
+        ),
     )
     .await;
     assert_eq!(
@@ -216,6 +240,9 @@ async fn rfc7592_configuration_endpoint() {
         (200, Some("After")),
         "{updated}"
     );
+    assert_eq!(updated["allowed_origins"], json!(["https://app.example"]));
+    let stored = h.provider.store().client(client_id).await.unwrap().unwrap();
+    assert!(stored.settings.introspect_any_token);
     let (status, err) = call(
         Method::Put,
         token,

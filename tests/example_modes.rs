@@ -734,13 +734,28 @@ async fn cors_follows_the_clients_allowed_origins() {
     const SPA: &str = "https://spa.example";
     const EVIL: &str = "https://evil.example";
     let rp = Rp::start(|_| {}).await;
-    let client = rp
+    // Dynamic registration cannot allow an origin: it is ignored, and not echoed.
+    let anonymous = rp
         .register(json!({
             "redirect_uris": ["https://spa.example/cb"],
             "token_endpoint_auth_method": "none",
-            "allowed_origins": [SPA],
+            "allowed_origins": [EVIL],
         }))
         .await;
+    assert!(anonymous.get("allowed_origins").is_none(), "{anonymous}");
+    // The administrator can.
+    let client = create_client(
+        &rp.http,
+        rp.issuer(),
+        json!({
+            "name": "SPA",
+            "redirect_uris": ["https://spa.example/cb"],
+            "token_endpoint_auth_method": "none",
+            "id_token_signed_response_alg": "ES256",
+            "allowed_origins": [SPA],
+        }),
+    )
+    .await;
     assert_eq!(client["allowed_origins"], json!([SPA]));
 
     let acao = |resp: &reqwest::Response| {

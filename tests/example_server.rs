@@ -426,9 +426,24 @@ async fn issuer_with_a_path_and_cors() {
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 
+    // Registration cannot allow an origin (it is ignored); the administrator can.
     let mut listed = spa;
     listed["allowed_origins"] = json!(["https://spa.example"]);
-    register(&http, registration, listed).await;
+    let ignored = register(&http, registration, listed.clone()).await;
+    assert!(ignored.get("allowed_origins").is_none(), "{ignored}");
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, token_endpoint)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    assert_eq!(
+        preflight("https://spa.example").await.unwrap().status(),
+        403
+    );
+    listed["name"] = json!("SPA");
+    listed["id_token_signed_response_alg"] = json!("ES256");
+    create_client(&http, &issuer, listed).await;
     for (origin, allowed) in [
         ("https://spa.example", true),
         ("https://evil.example", false),

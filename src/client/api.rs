@@ -653,10 +653,11 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                         .into(),
                     );
                 }
-                let settings = match self.registration_settings(&doc) {
+                let mut settings = match self.registration_settings(&doc) {
                     Ok(s) => s,
                     Err(resp) => return resp,
                 };
+                keep_management_settings(&mut settings, &client.settings);
                 match self.update_client(&client.id, settings).await {
                     Ok(Some(updated)) => self.registration_response(200, &updated),
                     Ok(None) => unauthorized(),
@@ -671,7 +672,6 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
     }
 
-    /// The JSON object of a registration request, or the RFC 7591 error response.
     /// A registration (RFC 7591) or client-configuration (RFC 7592) document as settings, or
     /// the RFC 7591 error response.
     fn registration_settings(
@@ -686,6 +686,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         .map_err(registration_error)
     }
 
+    /// The JSON object of a registration request, or the RFC 7591 error response.
     fn registration_document(
         &self,
         req: &HttpRequest<'_>,
@@ -743,4 +744,16 @@ fn registration_error(e: MetadataError) -> HttpResponse {
         ErrorKind::InvalidClientMetadata(e.to_string().into())
     };
     HttpResponse::oauth_error(&Error::new(kind))
+}
+
+/// What only the administrator decides stays as the administrator set it when the client
+/// replaces its own registration (RFC 7592): its origins, and, while it stays confidential, its
+/// PKCE exemptions and its right to introspect any token.
+fn keep_management_settings(settings: &mut ClientSettings, stored: &ClientSettings) {
+    settings.allowed_origins = stored.allowed_origins.clone();
+    if settings.token_endpoint_auth_method.is_confidential() {
+        settings.require_pkce = stored.require_pkce;
+        settings.allow_plain_pkce = stored.allow_plain_pkce;
+        settings.introspect_any_token = stored.introspect_any_token;
+    }
 }

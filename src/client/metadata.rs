@@ -129,9 +129,14 @@ const READ_ONLY: [&str; 10] = [
 
 /// RFC 7591 / OIDC registration members that opkit understands or deliberately keeps.
 /// Security settings of the management API that dynamic registration ignores.
-const MANAGEMENT_ONLY: [&str; 3] = ["require_pkce", "allow_plain_pkce", "introspect_any_token"];
+const MANAGEMENT_ONLY: [&str; 4] = [
+    "require_pkce",
+    "allow_plain_pkce",
+    "introspect_any_token",
+    "allowed_origins",
+];
 
-const REGISTRATION_KNOWN: [&str; 12] = [
+const REGISTRATION_KNOWN: [&str; 11] = [
     "client_name",
     "redirect_uris",
     "token_endpoint_auth_method",
@@ -143,7 +148,6 @@ const REGISTRATION_KNOWN: [&str; 12] = [
     "logo_uri",
     "logo_dark_mode_uri",
     "description",
-    "allowed_origins",
 ];
 
 /// Validate metadata into settings.
@@ -277,7 +281,12 @@ pub fn validate(
         }
     };
 
-    let allowed_origins = opt_string_list(doc, "allowed_origins")?.unwrap_or_default();
+    // Browsers at these origins may call the token endpoint with this client's credentials
+    // flow: an administrator's decision, which dynamic registration cannot make.
+    let allowed_origins = match management {
+        true => opt_string_list(doc, "allowed_origins")?.unwrap_or_default(),
+        false => Vec::new(),
+    };
     for origin in &allowed_origins {
         validate_origin(origin)?;
     }

@@ -238,18 +238,23 @@ async fn cors_only_on_token_userinfo_jwks_and_discovery() {
     let server = start(|_| {}, |b| b).await;
     let http = browser();
     let doc = discovery(&http, &server.base).await;
+    // Origins are the administrator's to allow (dynamic registration ignores them).
     let metadata = json!({
+        "name": "SPA",
         "redirect_uris": ["https://spa.example/cb"],
         "token_endpoint_auth_method": "none",
+        "id_token_signed_response_alg": "ES256",
         "allowed_origins": ["https://spa.example"],
     });
-    let resp = http
-        .post(doc["registration_endpoint"].as_str().unwrap())
-        .json(&metadata)
-        .send()
+    let source = opkit::client::MetadataSource::Management;
+    let settings = opkit::client::validate(metadata.as_object().unwrap(), source, false).unwrap();
+    let new = opkit::client::NewClient::new();
+    server
+        .app
+        .provider()
+        .create_client(settings, new)
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
     let origin = "https://spa.example";
     let acao = |resp: &reqwest::Response| {
         resp.headers()
