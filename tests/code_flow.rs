@@ -513,6 +513,57 @@ async fn errors_before_trust_are_never_redirected() {
     }
 }
 
+/// `state` is visible ASCII and spaces (RFC 6749 appendix A.5): another is refused, and not
+/// echoed back.
+#[tokio::test]
+async fn a_state_outside_rfc_6749_characters_is_refused_and_not_echoed() {
+    let h = Harness::new();
+    let c = h.client(json!({})).await;
+    let id = &c.client.client_id;
+    for bad in ["a%0Ab", "caf%C3%A9", "%7F"] {
+        let q = code_query(id, "").replace("state=xyz", &format!("state={bad}"));
+        match h.authorize(&q, Some(&h.alice())).await {
+            AuthorizeOutcome::Respond(resp) => {
+                assert_eq!(resp.param("error"), Some("invalid_request"), "{bad}");
+                assert_eq!(resp.param("state"), None, "{bad}");
+            }
+            other => panic!("{bad}: expected a redirect, got {other:?}"),
+        }
+    }
+    let q = code_query(id, "").replace("state=xyz", "state=a%20b~%21");
+    let params = h.authorize_through(&q, &h.alice()).await;
+    assert_eq!(param(&params, "state").as_deref(), Some("a b~!"));
+}
+
+/// A native app's loopback redirect URI matches on any port (RFC 8252 §7.3), and only that.
+#[tokio::test]
+async fn loopback_redirect_uris_match_any_port() {
+    let h = Harness::new();
+    let c = h
+        .client(json!({"redirect_uris": ["http://127.0.0.1/callback"]}))
+        .await;
+    let id = &c.client.client_id;
+    let query = |redirect: &str| {
+        code_query(id, "").replace(
+            &format!("redirect_uri={}", enc(REDIRECT)),
+            &format!("redirect_uri={}", enc(redirect)),
+        )
+    };
+    let params = h
+        .authorize_through(&query("http://127.0.0.1:49152/callback"), &h.alice())
+        .await;
+    assert!(param(&params, "code").is_some(), "{params:?}");
+    for other in [
+        "http://127.0.0.1:49152/other",
+        "http://localhost:49152/callback",
+    ] {
+        match h.authorize(&query(other), Some(&h.alice())).await {
+            AuthorizeOutcome::ErrorPage(_) => {}
+            outcome => panic!("{other}: expected an error page, got {outcome:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn errors_after_trust_are_redirected_with_state_and_iss() {
     let h = Harness::new();

@@ -502,9 +502,9 @@ fn authorize_rows(c: &Ctx) -> Vec<Row> {
             Consent,
         ),
         a(
-            "invalid UTF-8 in state decoded lossily",
+            "invalid UTF-8 in state: not RFC 6749 characters",
             authz(id, &[]).replace("state=s1", "state=%FF%FE"),
-            Consent,
+            Redirect("invalid_request"),
         ),
         // Before the client and redirect URI are trusted: an error page, never a redirect.
         a(
@@ -1987,9 +1987,9 @@ fn registration_rows(_c: &Ctx) -> Vec<Row> {
             meta.clone(),
         ),
         r(
-            "allowed_origins with a path",
+            "allowed_origins (the administrator's, ignored here) with a path",
             doc(json!({"allowed_origins": ["https://rp.example/x"]})),
-            meta.clone(),
+            Http(201, None),
         ),
         r(
             "description of 5000 characters",

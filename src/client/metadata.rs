@@ -408,10 +408,11 @@ fn grants_and_responses(
                     )
                 })?;
                 if grant == GrantType::Password && !(management && password_grant_enabled) {
-                    return Err(MetadataError::invalid(
-                        "grant_types",
-                        "the password grant is not enabled",
-                    ));
+                    let why = match password_grant_enabled {
+                        false => "the password grant is not enabled on this provider",
+                        true => "only the administrator may give a client the password grant",
+                    };
+                    return Err(MetadataError::invalid("grant_types", why));
                 }
                 if !out.contains(&grant) {
                     out.push(grant);
@@ -578,8 +579,17 @@ fn validate_origin(origin: &str) -> Result<(), MetadataError> {
             format!("not an origin: {}", shorten(origin)),
         )
     };
-    validate_web_uri(origin).map_err(|_| bad())?;
     let url = url::Url::parse(origin).map_err(|_| bad())?;
+    if url.scheme() == "http" && validate_web_uri(origin).is_err() {
+        return Err(MetadataError::invalid(
+            "allowed_origins",
+            format!(
+                "an http origin must be on a loopback host; use https: {}",
+                shorten(origin)
+            ),
+        ));
+    }
+    validate_web_uri(origin).map_err(|_| bad())?;
     if url.origin().ascii_serialization() != origin {
         return Err(bad());
     }

@@ -279,10 +279,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// Whether this exact string is a registered redirect URI (simple string comparison,
-    /// RFC 9700 §4.1.3).
+    /// Whether `uri` is a registered redirect URI: the same string (simple string comparison,
+    /// RFC 9700 §4.1.3), or, for a registered `http` URI on a loopback IP literal
+    /// (`127.0.0.1`, `[::1]`), the same URI with any port, as native apps pick a free port at
+    /// run time (RFC 8252 §7.3).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
-        self.settings.redirect_uris.iter().any(|r| r == uri)
+        self.settings
+            .redirect_uris
+            .iter()
+            .any(|r| r == uri || super::redirect::same_loopback_uri(r, uri))
     }
 
     /// Whether the client may use `grant`.

@@ -100,6 +100,32 @@ fn validate_uri(uri: &str, allow_private_scheme: bool) -> Result<(), RedirectUri
     }
 }
 
+/// Whether `presented` is `registered` but for the port, both `http` on the same loopback IP
+/// literal (RFC 8252 §7.3; `localhost` is not included, as the RFC advises against it).
+/// Everything else must match exactly: path, query, no user info, no fragment.
+pub(crate) fn same_loopback_uri(registered: &str, presented: &str) -> bool {
+    let (Ok(r), Ok(p)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    let loopback_ip = match r.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    loopback_ip
+        && r.scheme() == "http"
+        && p.scheme() == "http"
+        && r.host() == p.host()
+        && r.path() == p.path()
+        && r.query() == p.query()
+        && p.fragment().is_none()
+        && p.username().is_empty()
+        && p.password().is_none()
+        // The presented string must be what it parses to, so no alternative spelling
+        // (`127.1`, `%2F` paths, default-port elision) slips past the exact comparison.
+        && p.as_str() == presented
+}
+
 /// Whether a host is a loopback name or address.
 pub(crate) fn is_loopback(host: &Host<&str>) -> bool {
     match host {
@@ -158,5 +184,26 @@ mod tests {
     fn web_uri_refuses_private_scheme() {
         assert!(validate_web_uri("com.example.app:/x").is_err());
         assert!(validate_web_uri("https://cdn.example/logo.png").is_ok());
+    }
+
+    #[test]
+    fn loopback_ip_redirects_match_any_port() {
+        let ok = |r: &str, p: &str| same_loopback_uri(r, p);
+        assert!(ok("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"));
+        assert!(ok("http://127.0.0.1:8080/cb", "http://127.0.0.1:9/cb"));
+        assert!(ok("http://[::1]/cb?x=1", "http://[::1]:4000/cb?x=1"));
+        for (r, p) in [
+            ("http://127.0.0.1/cb", "http://127.0.0.1:5/other"),
+            ("http://127.0.0.1/cb", "http://127.0.0.2:5/cb"),
+            ("http://127.0.0.1/cb", "https://127.0.0.1:5/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:5/cb#f"),
+            ("http://127.0.0.1/cb", "http://u@127.0.0.1:5/cb"),
+            ("http://127.0.0.1/cb", "http://127.1:5/cb"),
+            ("http://localhost/cb", "http://localhost:5/cb"),
+            ("https://app.example/cb", "https://app.example:444/cb"),
+            ("http://127.0.0.1/cb?a=1", "http://127.0.0.1:5/cb?a=2"),
+        ] {
+            assert!(!ok(r, p), "{r} vs {p}");
+        }
     }
 }

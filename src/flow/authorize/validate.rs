@@ -75,7 +75,13 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
 
         // From here on, errors are redirected to the client.
-        let state = p.state.take();
+        // RFC 6749 appendix A.5: `state` is visible ASCII and spaces. Any other one is refused
+        // and, not being a `state` a client could have sent, not echoed back.
+        let raw_state = p.state.take();
+        let state_ok = raw_state
+            .as_deref()
+            .is_none_or(|s| s.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+        let state = raw_state.filter(|_| state_ok);
         let response_type = p.response_type.as_deref().and_then(ResponseType::parse);
         let requested_mode = p.response_mode.as_deref().map(ResponseMode::parse);
         let error_mode = match (requested_mode, response_type) {
@@ -139,6 +145,12 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             Some(Some(mode)) => mode,
         };
 
+        if !state_ok {
+            return Err(redirect(invalid(
+                "state",
+                "only visible ASCII characters and spaces",
+            )));
+        }
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
             return Err(redirect(invalid("state", "too long")));
         }
