@@ -159,8 +159,8 @@ pub enum ErrorKind {
     InvalidClientMetadata(Cow<'static, str>),
     /// Token revocation: the token type hint names a type this server cannot revoke.
     UnsupportedTokenType,
-    /// The host's rate limiter refused the credential check.
-    RateLimited,
+    /// The host's rate limiter refused the credential check (answered with `Retry-After`).
+    RateLimited(crate::host::Throttled),
     /// The host's store failed; [`StoreErrorKind::Unavailable`] (transient) is answered
     /// `temporarily_unavailable` (503), everything else `server_error`.
     Store(StoreErrorKind),
@@ -209,7 +209,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidRedirectUri(reason) => f.write_str(reason),
             ErrorKind::InvalidClientMetadata(reason) => f.write_str(reason),
             ErrorKind::UnsupportedTokenType => f.write_str("unsupported token_type_hint"),
-            ErrorKind::RateLimited => f.write_str("too many attempts; retry later"),
+            ErrorKind::RateLimited(_) => f.write_str("too many attempts; retry later"),
             ErrorKind::Store(StoreErrorKind::Unavailable) => {
                 f.write_str("the service is temporarily unavailable; retry later")
             }
@@ -292,7 +292,7 @@ impl Error {
             K::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
             K::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
             K::UnsupportedTokenType => ErrorCode::UnsupportedTokenType,
-            K::RateLimited | K::Store(StoreErrorKind::Unavailable) => {
+            K::RateLimited(_) | K::Store(StoreErrorKind::Unavailable) => {
                 ErrorCode::TemporarilyUnavailable
             }
             K::Store(_) | K::Random | K::Signing | K::Serialization => ErrorCode::ServerError,
@@ -310,7 +310,7 @@ impl Error {
             K::UnknownClient => 400,
             K::InsufficientScope(_) => 403,
             K::AccessDenied(_) => 403,
-            K::RateLimited => 429,
+            K::RateLimited(_) => 429,
             K::Store(StoreErrorKind::Unavailable) => 503,
             K::Store(_) | K::Random | K::Signing | K::Serialization => 500,
             _ => 400,

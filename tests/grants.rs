@@ -790,27 +790,31 @@ async fn introspection() {
     );
 }
 
-/// Counts failures per key; refuses a key after three.
+/// Counts reservations per key (a success gives its own back); refuses a key after three.
 #[derive(Default)]
 struct ThreeStrikes(std::sync::Mutex<std::collections::HashMap<String, u32>>);
 
 impl opkit::host::RateLimit for ThreeStrikes {
-    fn allow(&self, attempt: &opkit::host::Attempt<'_>) -> bool {
-        self.0
-            .lock()
-            .unwrap()
-            .get(&format!("{attempt:?}"))
-            .copied()
-            .unwrap_or(0)
-            < 3
+    fn reserve(&self, attempt: &opkit::host::Attempt<'_>) -> Result<(), opkit::host::Throttled> {
+        let mut counts = self.0.lock().unwrap();
+        let used = counts.entry(format!("{attempt:?}")).or_default();
+        if *used >= 3 {
+            return Err(opkit::host::Throttled {
+                retry_after: std::time::Duration::from_millis(7_500),
+            });
+        }
+        *used += 1;
+        Ok(())
     }
-    fn failed(&self, attempt: &opkit::host::Attempt<'_>) {
-        *self
-            .0
-            .lock()
-            .unwrap()
-            .entry(format!("{attempt:?}"))
-            .or_default() += 1;
+    fn settle(&self, attempt: &opkit::host::Attempt<'_>, outcome: opkit::host::Outcome) {
+        if outcome != opkit::host::Outcome::Failed {
+            *self
+                .0
+                .lock()
+                .unwrap()
+                .entry(format!("{attempt:?}"))
+                .or_default() -= 1;
+        }
     }
 }
 
@@ -851,6 +855,16 @@ async fn rate_limit_hook_throttles_password_and_secret_guessing() {
         (status, err["error"].as_str()),
         (429, Some("temporarily_unavailable")),
         "even the right password waits"
+    );
+    // Retry-After is the limiter's own delay, rounded up to a second.
+    let auth = basic_header(creds.0, creds.1);
+    let req = HttpRequest::new(Method::Post)
+        .header("content-type", b"application/x-www-form-urlencoded")
+        .header("authorization", auth.as_bytes())
+        .body(b"grant_type=password&username=alice&password=wonderland");
+    assert_eq!(
+        h.provider.token(&req).await.header("retry-after"),
+        Some("8")
     );
 
     for _ in 0..3 {

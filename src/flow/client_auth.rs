@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::client::{AuthMethod, Client};
 use crate::error::{Error, ErrorKind};
-use crate::host::Attempt;
+use crate::host::{Attempt, Outcome};
 use crate::http::{parse_basic_authorization, FormParams, HttpRequest};
 use crate::secret::SecretHash;
 use crate::store::{Store, UserStore};
@@ -80,9 +80,9 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
         if let Some(secret) = secret {
             let attempt = Attempt::ClientSecret { client_id };
-            if !self.rate_limit.allow(&attempt) {
-                return Err(ErrorKind::RateLimited.into());
-            }
+            self.rate_limit
+                .reserve(&attempt)
+                .map_err(ErrorKind::RateLimited)?;
             let presented = SecretHash::of(secret);
             let now = self.clock.now();
             // Check every secret so timing does not tell which one matched.
@@ -91,10 +91,10 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 ok |= crate::secret::constant_time_eq(&s.hash.0, &presented.0) & s.is_valid_at(now);
             }
             if !ok {
-                self.rate_limit.failed(&attempt);
+                self.rate_limit.settle(&attempt, Outcome::Failed);
                 return Err(failed("wrong or expired client secret"));
             }
-            self.rate_limit.succeeded(&attempt);
+            self.rate_limit.settle(&attempt, Outcome::Succeeded);
         }
         Ok(client)
     }

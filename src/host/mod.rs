@@ -8,5 +8,5 @@ mod rate_limit;
 mod rng;
 
 pub use clock::{Clock, SystemClock};
-pub use rate_limit::{Attempt, NoRateLimit, RateLimit};
+pub use rate_limit::{Attempt, NoRateLimit, Outcome, RateLimit, Throttled};
 pub use rng::{Rng, RngError, SystemRng};

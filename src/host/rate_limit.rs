@@ -1,13 +1,18 @@
 use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
 
 /// A credential check the provider is about to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Attempt<'a> {
-    /// A resource owner password check (password grant) for this username.
+    /// A resource owner password check (password grant or a login page) for this username.
     Password {
         /// The username as sent.
         username: &'a str,
+        /// Where the attempt comes from, as the host knows it (the TCP peer, or the client
+        /// address a trusted proxy reported); `None` when unknown.
+        source: Option<IpAddr>,
     },
     /// A client secret check at the token, revocation or introspection endpoint.
     ClientSecret {
@@ -16,42 +21,115 @@ pub enum Attempt<'a> {
     },
 }
 
-/// The host's rate limiter for credential checks: brute force against passwords and client
-/// secrets is throttled here. Calls are synchronous and must be cheap (an in-process counter);
-/// a host with a shared backend keeps a local view of it. A host's own login page should count
-/// its password checks through the same limiter as [`Attempt::Password`], so the password grant
-/// and the login page share one budget per user.
-///
-/// ```
-/// use opkit::host::{Attempt, RateLimit};
-/// use std::sync::atomic::{AtomicU32, Ordering};
-///
-/// /// Refuses everything after three failures (a real one counts per key and window).
-/// struct ThreeStrikes(AtomicU32);
-/// impl RateLimit for ThreeStrikes {
-///     fn allow(&self, _: &Attempt<'_>) -> bool { self.0.load(Ordering::Relaxed) < 3 }
-///     fn failed(&self, _: &Attempt<'_>) { self.0.fetch_add(1, Ordering::Relaxed); }
-/// }
-/// ```
-pub trait RateLimit: Send + Sync {
-    /// Whether the check may happen now. A refusal answers `429` with `Retry-After`.
-    fn allow(&self, attempt: &Attempt<'_>) -> bool;
-    /// The check failed (wrong password or secret).
-    fn failed(&self, attempt: &Attempt<'_>);
-    /// The check succeeded.
-    fn succeeded(&self, _attempt: &Attempt<'_>) {}
+/// How a reserved check ended (see [`RateLimit::settle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The credential was right.
+    Succeeded,
+    /// The credential was wrong (or the user unknown).
+    Failed,
+    /// The check could not be made (the user store failed): neither right nor wrong.
+    NotChecked,
 }
 
-/// No limits (the default). Hosts exposing the password grant or secrets to the internet
-/// should install a real limiter.
+/// A refusal: the check may not happen before `retry_after` has passed. Answered `429` with a
+/// `Retry-After` of that many seconds, rounded up, so a retry after it is not refused for the
+/// same reason (another attempt may still take the slot first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Throttled {
+    /// How long until a check may be reserved again.
+    pub retry_after: Duration,
+}
+
+impl Throttled {
+    /// `retry_after` in whole seconds, rounded up, at least 1: the `Retry-After` value.
+    ///
+    /// ```
+    /// use opkit::host::Throttled;
+    /// use std::time::Duration;
+    /// let t = Throttled { retry_after: Duration::from_millis(1500) };
+    /// assert_eq!(t.retry_after_secs(), 2);
+    /// ```
+    pub fn retry_after_secs(&self) -> u64 {
+        let d = self.retry_after;
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        secs.max(1)
+    }
+}
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "too many attempts; retry in {} s",
+            self.retry_after_secs()
+        )
+    }
+}
+
+impl std::error::Error for Throttled {}
+
+/// The host's rate limiter for credential checks: brute force against passwords (and, if the
+/// host wants, client secrets) is throttled here.
+///
+/// Every check is first [reserved](Self::reserve), *before* the expensive comparison, and the
+/// reservation is what the limiter counts: it must decide and count in one atomic step, so that
+/// any number of parallel attempts get no more real checks than the budget allows. Each
+/// granted reservation is then [settled](Self::settle) exactly once with its [`Outcome`].
+///
+/// Calls are synchronous and must be cheap (an in-process counter); a host with a shared
+/// backend keeps a local view of it. A host's own login page should reserve its password checks
+/// through the same limiter as [`Attempt::Password`], so the password grant and the login page
+/// share one budget.
+///
+/// ```
+/// use opkit::host::{Attempt, Outcome, RateLimit, Throttled};
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// /// Three checks in all, counted when reserved; a success gives its reservation back.
+/// struct ThreeChecks(Mutex<u32>);
+/// impl RateLimit for ThreeChecks {
+///     fn reserve(&self, _: &Attempt<'_>) -> Result<(), Throttled> {
+///         let mut used = self.0.lock().unwrap_or_else(|e| e.into_inner());
+///         if *used >= 3 {
+///             return Err(Throttled { retry_after: Duration::from_secs(60) });
+///         }
+///         *used += 1;
+///         Ok(())
+///     }
+///     fn settle(&self, _: &Attempt<'_>, outcome: Outcome) {
+///         if outcome != Outcome::Failed {
+///             *self.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+///         }
+///     }
+/// }
+///
+/// let limiter = ThreeChecks(Mutex::new(0));
+/// let alice = Attempt::Password { username: "alice", source: None };
+/// for _ in 0..3 {
+///     limiter.reserve(&alice).unwrap();
+///     limiter.settle(&alice, Outcome::Failed);
+/// }
+/// assert!(limiter.reserve(&alice).is_err());
+/// ```
+pub trait RateLimit: Send + Sync {
+    /// Reserve one check of `attempt`, counted now; `Err` refuses it (answered `429`).
+    fn reserve(&self, attempt: &Attempt<'_>) -> Result<(), Throttled>;
+    /// How a check reserved with [`reserve`](Self::reserve) ended.
+    fn settle(&self, attempt: &Attempt<'_>, outcome: Outcome);
+}
+
+/// No limits (the default). Hosts exposing the password grant or a login page to the internet
+/// should install a real limiter (the `opkit-axum` kit does).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoRateLimit;
 
 impl RateLimit for NoRateLimit {
-    fn allow(&self, _: &Attempt<'_>) -> bool {
-        true
+    fn reserve(&self, _: &Attempt<'_>) -> Result<(), Throttled> {
+        Ok(())
     }
-    fn failed(&self, _: &Attempt<'_>) {}
+    fn settle(&self, _: &Attempt<'_>, _: Outcome) {}
 }
 
 impl fmt::Display for Attempt<'_> {

@@ -49,6 +49,9 @@ pub struct HttpRequest<'a> {
     pub headers: Vec<(&'a str, &'a [u8])>,
     /// The body bytes.
     pub body: &'a [u8],
+    /// The client's address as the host knows it (the TCP peer, or what a trusted proxy
+    /// reported), if any: the rate limiter throttles password guesses per source with it.
+    pub remote_addr: Option<std::net::IpAddr>,
 }
 
 impl<'a> HttpRequest<'a> {
@@ -59,7 +62,20 @@ impl<'a> HttpRequest<'a> {
             query: "",
             headers: Vec::new(),
             body: b"",
+            remote_addr: None,
         }
+    }
+
+    /// Set the client's address (see [`HttpRequest::remote_addr`](Self#structfield.remote_addr)).
+    ///
+    /// ```
+    /// use opkit::http::{HttpRequest, Method};
+    /// let req = HttpRequest::new(Method::Post).remote_addr("192.0.2.7".parse().ok());
+    /// assert!(req.remote_addr.is_some());
+    /// ```
+    pub fn remote_addr(mut self, addr: Option<std::net::IpAddr>) -> Self {
+        self.remote_addr = addr;
+        self
     }
 
     /// Set the raw query string (without `?`).

@@ -113,8 +113,9 @@ impl HttpResponse {
         if let crate::error::ErrorKind::MethodNotAllowed(allow) = err.kind() {
             resp.headers.push(("allow", Cow::Borrowed(*allow)));
         }
-        if err.status() == 429 {
-            resp.headers.push(("retry-after", "60".into()));
+        if let crate::error::ErrorKind::RateLimited(throttled) = err.kind() {
+            let secs = throttled.retry_after_secs().to_string();
+            resp.headers.push(("retry-after", secs.into()));
         }
         resp
     }

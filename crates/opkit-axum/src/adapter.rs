@@ -3,9 +3,10 @@
 //! [`opkit::http::HttpResponse`] back into an axum response without copying the body.
 
 use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,7 @@ pub struct Incoming {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    remote_addr: Option<IpAddr>,
 }
 
 /// Method, path and header names only: a request's query, cookies, `Authorization` header and
@@ -57,6 +59,11 @@ impl<S: Send + Sync> FromRequest<S> for Incoming {
         let method = std::mem::take(&mut parts.method);
         let uri = std::mem::take(&mut parts.uri);
         let headers = std::mem::take(&mut parts.headers);
+        // The TCP peer, when the server provides it (`into_make_service_with_connect_info`).
+        let remote_addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
@@ -65,6 +72,7 @@ impl<S: Send + Sync> FromRequest<S> for Incoming {
             uri,
             headers,
             body,
+            remote_addr,
         })
     }
 }
@@ -81,7 +89,19 @@ impl Incoming {
                 .map(|(name, value)| (name.as_str(), value.as_bytes()))
                 .collect(),
             body: &self.body,
+            remote_addr: self.remote_addr,
         }
+    }
+
+    /// The client's address: the TCP peer from axum's [`ConnectInfo`] if the server provides
+    /// it, else `None`. The rate limiter throttles password guesses per source with it.
+    pub fn remote_addr(&self) -> Option<IpAddr> {
+        self.remote_addr
+    }
+
+    /// Replace the client's address, e.g. with the one a trusted reverse proxy reported.
+    pub fn set_remote_addr(&mut self, addr: Option<IpAddr>) {
+        self.remote_addr = addr;
     }
 
     /// The request's URI.

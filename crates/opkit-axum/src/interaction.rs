@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::host::Attempt;
+use opkit::host::{Attempt, Outcome};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
@@ -245,30 +245,37 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             && !password.is_empty()
             && username.len() <= MAX_USERNAME
             && password.len() <= MAX_PASSWORD;
-        let throttle = Attempt::Password { username };
-        let (subject, error, status) = if !plausible {
-            (None, "Enter your username and password.", 200)
-        } else if !self.limiter.allow(&throttle) {
-            let message = "Too many failed sign-ins for this account. Try again in a few minutes.";
-            (None, message, 429)
+        let throttle = Attempt::Password {
+            username,
+            source: incoming.remote_addr(),
+        };
+        // Reserved (and counted) before the password hash, so parallel posts cannot exceed the
+        // limiter's budget.
+        let (subject, error, status, retry_after) = if !plausible {
+            (None, "Enter your username and password.", 200, None)
+        } else if let Err(throttled) = self.limiter.reserve(&throttle) {
+            let message = "Too many failed sign-ins for this account. Try again later.";
+            (None, message, 429, Some(throttled.retry_after_secs()))
         } else {
             let checked = self.provider.users().authenticate(username, password).await;
             match checked {
                 Ok(Some(subject)) => {
-                    self.limiter.succeeded(&throttle);
-                    (Some(subject), "", 200)
+                    self.limiter.settle(&throttle, Outcome::Succeeded);
+                    (Some(subject), "", 200, None)
                 }
                 // The same message for an unknown user and a wrong password.
                 Ok(None) => {
-                    self.limiter.failed(&throttle);
-                    (None, "The username or password is incorrect.", 200)
+                    self.limiter.settle(&throttle, Outcome::Failed);
+                    (None, "The username or password is incorrect.", 200, None)
                 }
                 Err(e) => {
+                    self.limiter.settle(&throttle, Outcome::NotChecked);
                     crate::log::line(&format!("user store: {e}"));
                     (
                         None,
                         "The sign-in could not be checked. Please try again.",
                         500,
+                        None,
                     )
                 }
             }
@@ -277,8 +284,8 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             let typed = Some(username).filter(|u| !u.is_empty());
             let mut page = self.login_page(id, &record.csrf, &step, typed, Some(error));
             page.status = status;
-            if status == 429 {
-                page.headers.push(("retry-after", "60".into()));
+            if let Some(secs) = retry_after {
+                page.headers.push(("retry-after", secs.to_string().into()));
             }
             record.step = PendingStep::Login(step);
             self.put_back(id, record, expires_at).await;

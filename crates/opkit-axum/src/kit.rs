@@ -64,12 +64,9 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             text,
             error,
         });
-        let resp = pages::html(status, page, None);
-        if status == 429 {
-            resp.with_header("retry-after", "60")
-        } else {
-            resp
-        }
+        // No `Retry-After` here: a spent login page (too many attempts on it) does not recover
+        // with time, the application must start again. Throttled checks announce their delay.
+        pages::html(status, page, None)
     }
 
     /// The page for a refused request (never a redirect), with the error's status and, for a
@@ -89,6 +86,10 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         );
         match err.kind() {
             ErrorKind::MethodNotAllowed(allow) => resp.set_header("allow", *allow),
+            ErrorKind::RateLimited(throttled) => {
+                let secs = throttled.retry_after_secs().to_string();
+                resp.set_header("retry-after", secs)
+            }
             _ => resp,
         }
     }

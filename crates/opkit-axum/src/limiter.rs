@@ -1,249 +1,346 @@
-//! The kit's default [`RateLimit`], in-process: after [`MAX_FAILURES`] failed checks of one
-//! username (login page and password grant) within [`WINDOW`], further checks of it are refused
-//! until the window has passed.
+//! The kit's default [`RateLimit`], in-process: password checks (login page and password grant)
+//! are throttled with a delay that grows, never a lock.
+//!
+//! # Policy
+//!
+//! Every password check is *reserved* before the password hash is computed, and the
+//! reservation is counted at once, under one lock, so parallel guesses get no more real checks
+//! than the budget. A success gives its reservation back; a failure keeps it. Three budgets
+//! apply, each a count of kept reservations per key:
+//!
+//! * **account and source** (`username` and client address together):
+//!   [`Policy::per_account_source`] free checks (default 5);
+//! * **source** (one IPv4 address or IPv6 /64, across all accounts, against password
+//!   spraying): [`Policy::per_source`] (default 50);
+//! * **account** (across all sources, against guessing from many addresses):
+//!   [`Policy::per_account`] (default 100). Only a source's *free* checks of an account count
+//!   here (those beyond its account-and-source budget are already slowed there), so one source
+//!   can add at most 5 to it: it takes 20 or more sources to slow an account for everyone.
+//!
+//! Once a key has used its free checks, each further reservation must wait a delay counted from
+//! the previous reservation: [`Policy::first_delay`] (1 s), doubling each time, at most
+//! [`Policy::max_delay`] (15 min). A refused reservation is answered `429` with
+//! `Retry-After` equal to the real remaining delay (rounded up to a second), and retrying after
+//! it is not refused by the same key. A refusal is not counted, so hammering does not stretch
+//! the delay; only checks that were actually made do. A key is forgotten
+//! [`Policy::forget_after`] (15 min) after its last delay has passed without a new check, and a
+//! correct password forgets the account's keys at once.
+//!
+//! What a victim sees while one source guesses their password: nothing, from any other
+//! source (the attacker's failures slow only that account-and-source pair and that source); a
+//! victim behind the same address (NAT) shares the attacker's delays, which are announced
+//! honestly and after which a correct password works. Only attackers with 20 or more sources
+//! slow the account itself, by at most [`Policy::max_delay`] per check. When the host does
+//! not know the source (`source: None`), all unknown sources share one pair per account, so
+//! the account-and-source budget acts per account.
 //!
 //! Client secrets are not throttled. The provider's secrets are 256-bit random and a fixed one
 //! has at least 32 bytes, so guessing them is hopeless, while a lock keyed by the `client_id`,
 //! which is public (it is in every authorization URL), would let anyone shut a client out of
 //! the token, revocation and introspection endpoints with a few wrong secrets.
 //!
-//! Successful checks are the common case (every token request of a confidential client makes
-//! one) and cost nothing here while no failure is being counted: [`Limiter::allow`] and
-//! [`Limiter::succeeded`] read one atomic counter of tracked keys and return. Only when some key
-//! has failures do they hash the identifier and lock one of 16 maps, looked up by the
-//! borrowed identifier (no key is allocated except to record a failure).
+//! Memory is bounded: at most 100 000 keys are tracked; when full (after dropping forgotten
+//! ones) new keys are not counted.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use opkit::host::{Attempt, RateLimit};
+use opkit::host::{Attempt, Outcome, RateLimit, Throttled};
 
-/// Failed checks allowed per key and window.
-pub const MAX_FAILURES: u32 = 10;
-/// The counting window, from the first failure.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Keys tracked at most; beyond it (after dropping stale ones) new keys are not counted.
+/// Keys tracked at most; beyond it (after dropping forgotten ones) new keys are not counted.
 const MAX_KEYS: usize = 100_000;
-/// Longest identifier kept in a key.
+/// Longest username kept in a key.
 const MAX_ID: usize = 256;
-/// Independent maps, so that checks of different keys rarely wait for each other while some
-/// key is being counted (a guessing attack on one client must not serialize all others).
-const SHARDS: usize = 16;
-/// Keys tracked at most per shard.
-const MAX_KEYS_PER_SHARD: usize = MAX_KEYS / SHARDS;
 
-/// Failure counts per credential (the kit installs one unless the host gives its own).
+/// The budgets and delays of a [`Limiter`] (see the [module docs](self) for the policy).
 ///
 /// ```
-/// use opkit::host::{Attempt, RateLimit};
+/// use std::time::Duration;
+/// let policy = opkit_axum::limiter::Policy {
+///     first_delay: Duration::from_millis(10),
+///     ..Default::default()
+/// };
+/// let _limiter = opkit_axum::Limiter::with_policy(policy);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Free checks per account and source.
+    pub per_account_source: u32,
+    /// Free checks per source, across accounts.
+    pub per_source: u32,
+    /// Free checks per account, across sources (only each source's free ones count).
+    pub per_account: u32,
+    /// The delay after the free checks, doubled for each further check.
+    pub first_delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// How long after its last delay has passed a key is forgotten.
+    pub forget_after: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            per_account_source: 5,
+            per_source: 50,
+            per_account: 100,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Policy {
+    /// The delay after `over` checks beyond the free ones (`over` ≥ 1).
+    fn delay(&self, over: u32) -> Duration {
+        let doublings = over.saturating_sub(1).min(32);
+        self.first_delay
+            .saturating_mul(1u32 << doublings.min(31))
+            .min(self.max_delay)
+    }
+}
+
+/// Password check budgets (the kit installs one unless the host gives its own).
+///
+/// ```
+/// use opkit::host::{Attempt, Outcome, RateLimit};
 /// let limiter = opkit_axum::Limiter::default();
-/// let alice = Attempt::Password { username: "alice" };
-/// for _ in 0..opkit_axum::limiter::MAX_FAILURES { limiter.failed(&alice); }
-/// assert!(!limiter.allow(&alice));
+/// let alice = Attempt::Password { username: "alice", source: None };
+/// for _ in 0..5 {
+///     limiter.reserve(&alice).unwrap();
+///     limiter.settle(&alice, Outcome::Failed);
+/// }
+/// let refused = limiter.reserve(&alice).unwrap_err();
+/// assert_eq!(refused.retry_after_secs(), 1);
 /// ```
 pub struct Limiter {
-    /// Keys tracked across all shards; while it is 0 nothing needs to be looked up.
-    tracked: AtomicUsize,
-    /// Picks a key's shard (keyed per process, so identifiers cannot be chosen to collide).
-    hasher: RandomState,
-    shards: [Mutex<Shard>; SHARDS],
+    policy: Policy,
+    keys: Mutex<HashMap<Key, Budget>>,
 }
 
-/// The windows of one shard, one map per kind of credential, keyed by the (cut) identifier.
-#[derive(Default)]
-struct Shard {
-    users: HashMap<Box<str>, Window>,
+/// What a budget counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    AccountSource(Box<str>, Option<Source>),
+    Source(Source),
+    Account(Box<str>),
 }
 
-impl Shard {
-    fn map(&mut self, kind: Kind) -> &mut HashMap<Box<str>, Window> {
-        match kind {
-            Kind::User => &mut self.users,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    /// Drop windows that have passed; returns how many were dropped.
-    fn purge(&mut self) -> usize {
-        let before = self.len();
-        self.users.retain(|_, w| w.started.elapsed() < WINDOW);
-        if self.users.capacity() > 4 * self.users.len().max(64) {
-            self.users.shrink_to_fit();
-        }
-        before - self.len()
-    }
-}
-
-/// The kinds of credential counted (client secrets are not: see the module docs).
+/// A client address: IPv4 as is, IPv6 by its /64 (one site's block).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    User,
+enum Source {
+    V4(u32),
+    V6(u64),
 }
 
-struct Window {
-    started: Instant,
-    failures: u32,
+impl From<IpAddr> for Source {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Source::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source::V4(u32::from(v4)),
+                None => Source::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// One key's kept reservations and when the next may be made.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    used: u32,
+    /// No reservation before this.
+    next_at: Instant,
+}
+
+impl Budget {
+    fn forgotten(&self, policy: &Policy, now: Instant) -> bool {
+        now >= self.next_at + policy.forget_after
+    }
 }
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limiter")
-            .field("tracked", &self.tracked.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
+            .field("policy", &self.policy)
+            .field("tracked", &self.lock().len())
+            .finish()
     }
 }
 
 impl Default for Limiter {
     fn default() -> Self {
+        Limiter::with_policy(Policy::default())
+    }
+}
+
+/// The (cut) username and source of a password attempt; `None` for what is not throttled.
+fn password(attempt: &Attempt<'_>) -> Option<(Box<str>, Option<Source>)> {
+    let Attempt::Password { username, source } = attempt else {
+        // Client secrets: not throttled, see the module docs.
+        return None;
+    };
+    let end = (0..=username.len().min(MAX_ID))
+        .rev()
+        .find(|i| username.is_char_boundary(*i))
+        .unwrap_or(0);
+    Some((username[..end].into(), source.map(Source::from)))
+}
+
+impl Limiter {
+    /// A limiter with these budgets and delays.
+    pub fn with_policy(policy: Policy) -> Self {
         Limiter {
-            tracked: AtomicUsize::new(0),
-            hasher: RandomState::new(),
-            shards: std::array::from_fn(|_| Mutex::default()),
+            policy,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The budgets and delays in force.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Budget>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drop forgotten keys.
+    pub fn purge(&self) {
+        self.purge_at(Instant::now());
+    }
+
+    fn purge_at(&self, now: Instant) {
+        let mut keys = self.lock();
+        keys.retain(|_, b| !b.forgotten(&self.policy, now));
+        if keys.capacity() > 4 * keys.len().max(64) {
+            keys.shrink_to_fit();
+        }
+    }
+
+    /// The keys an attempt counts against, each with its free checks; the account key only
+    /// while the account-and-source pair is within its free checks.
+    fn keys_of(
+        &self,
+        keys: &HashMap<Key, Budget>,
+        user: Box<str>,
+        source: Option<Source>,
+        now: Instant,
+    ) -> Vec<(Key, u32)> {
+        let p = &self.policy;
+        let pair = Key::AccountSource(user.clone(), source);
+        let pair_used = keys
+            .get(&pair)
+            .filter(|b| !b.forgotten(p, now))
+            .map_or(0, |b| b.used);
+        let mut out = vec![(pair, p.per_account_source)];
+        if let Some(source) = source {
+            out.push((Key::Source(source), p.per_source));
+        }
+        if pair_used < p.per_account_source {
+            out.push((Key::Account(user), p.per_account));
+        }
+        out
+    }
+
+    fn reserve_at(&self, attempt: &Attempt<'_>, now: Instant) -> Result<(), Throttled> {
+        let Some((user, source)) = password(attempt) else {
+            return Ok(());
+        };
+        let p = self.policy;
+        let mut keys = self.lock();
+        let wanted = self.keys_of(&keys, user, source, now);
+        // Decide for every key first, then count in all of them: one lock, so atomic.
+        let mut wait = Duration::ZERO;
+        for (key, _) in &wanted {
+            if let Some(b) = keys.get(key).filter(|b| !b.forgotten(&p, now)) {
+                wait = wait.max(b.next_at.saturating_duration_since(now));
+            }
+        }
+        if !wait.is_zero() {
+            return Err(Throttled { retry_after: wait });
+        }
+        let new = wanted.iter().filter(|(k, _)| !keys.contains_key(k)).count();
+        if keys.len() + new > MAX_KEYS {
+            keys.retain(|_, b| !b.forgotten(&p, now));
+        }
+        for (key, free) in wanted {
+            if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
+                continue;
+            }
+            let budget = keys.entry(key).or_insert(Budget {
+                used: 0,
+                next_at: now,
+            });
+            if budget.forgotten(&p, now) {
+                *budget = Budget {
+                    used: 0,
+                    next_at: now,
+                };
+            }
+            budget.used = budget.used.saturating_add(1);
+            if budget.used >= free {
+                budget.next_at = now + p.delay(budget.used - free + 1);
+            }
+        }
+        Ok(())
+    }
+
+    fn settle_at(&self, attempt: &Attempt<'_>, outcome: Outcome, now: Instant) {
+        let Some((user, source)) = password(attempt) else {
+            return;
+        };
+        let mut keys = self.lock();
+        match outcome {
+            // The reservation stays counted.
+            Outcome::Failed => {}
+            // Whoever knows the password may reset the account's budgets; the source's is
+            // only given back this check (so an attacker's own logins cannot reset it).
+            Outcome::Succeeded => {
+                keys.remove(&Key::AccountSource(user.clone(), source));
+                keys.remove(&Key::Account(user));
+                if let Some(source) = source {
+                    give_back(&mut keys, Key::Source(source), &self.policy, now);
+                }
+            }
+            Outcome::NotChecked => {
+                let pair = Key::AccountSource(user.clone(), source);
+                give_back(&mut keys, pair.clone(), &self.policy, now);
+                // The account key was counted too if the pair was still within its free checks.
+                let pair_used = keys.get(&pair).map_or(0, |b| b.used);
+                if pair_used < self.policy.per_account_source {
+                    give_back(&mut keys, Key::Account(user), &self.policy, now);
+                }
+                if let Some(source) = source {
+                    give_back(&mut keys, Key::Source(source), &self.policy, now);
+                }
+            }
         }
     }
 }
 
-impl Limiter {
-    /// The kind and (cut) identifier of an attempt; `None` for kinds this limiter does not know.
-    fn key<'a>(attempt: &Attempt<'a>) -> Option<(Kind, &'a str)> {
-        let (kind, id) = match attempt {
-            Attempt::Password { username } => (Kind::User, *username),
-            // Not throttled: see the module docs.
-            _ => return None,
-        };
-        let end = (0..=id.len().min(MAX_ID))
-            .rev()
-            .find(|i| id.is_char_boundary(*i))
-            .unwrap_or(0);
-        Some((kind, &id[..end]))
-    }
-
-    /// Whether no key is tracked at all (the fast path of every successful check).
-    fn idle(&self) -> bool {
-        self.tracked.load(Ordering::Acquire) == 0
-    }
-
-    fn shard(&self, kind: Kind, id: &str) -> MutexGuard<'_, Shard> {
-        let index = (self.hasher.hash_one((kind, id)) % SHARDS as u64) as usize;
-        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Drop windows that have passed.
-    pub fn purge(&self) {
-        if self.idle() {
-            return;
-        }
-        for shard in &self.shards {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let dropped = shard.purge();
-            self.tracked.fetch_sub(dropped, Ordering::AcqRel);
+/// Un-count one reservation of `key`; an idle key with nothing counted is dropped.
+fn give_back(keys: &mut HashMap<Key, Budget>, key: Key, policy: &Policy, now: Instant) {
+    if let Some(b) = keys.get_mut(&key) {
+        b.used = b.used.saturating_sub(1);
+        if b.used == 0 && (now >= b.next_at || b.forgotten(policy, now)) {
+            keys.remove(&key);
         }
     }
 }
 
 impl RateLimit for Limiter {
-    fn allow(&self, attempt: &Attempt<'_>) -> bool {
-        if self.idle() {
-            return true;
-        }
-        let Some((kind, id)) = Self::key(attempt) else {
-            return true;
-        };
-        match self.shard(kind, id).map(kind).get(id) {
-            Some(w) => w.started.elapsed() >= WINDOW || w.failures < MAX_FAILURES,
-            None => true,
-        }
+    fn reserve(&self, attempt: &Attempt<'_>) -> Result<(), Throttled> {
+        self.reserve_at(attempt, Instant::now())
     }
 
-    fn failed(&self, attempt: &Attempt<'_>) {
-        let Some((kind, id)) = Self::key(attempt) else {
-            return;
-        };
-        let mut shard = self.shard(kind, id);
-        let known = shard.map(kind).contains_key(id);
-        if !known && shard.len() >= MAX_KEYS_PER_SHARD {
-            let dropped = shard.purge();
-            self.tracked.fetch_sub(dropped, Ordering::AcqRel);
-            if shard.len() >= MAX_KEYS_PER_SHARD {
-                return;
-            }
-        }
-        let map = shard.map(kind);
-        let window = match map.get_mut(id) {
-            Some(window) => window,
-            None => {
-                // Counted before the window exists, so no check can see it and miss the count.
-                self.tracked.fetch_add(1, Ordering::AcqRel);
-                map.entry(id.into()).or_insert(Window {
-                    started: Instant::now(),
-                    failures: 0,
-                })
-            }
-        };
-        if window.started.elapsed() >= WINDOW {
-            *window = Window {
-                started: Instant::now(),
-                failures: 0,
-            };
-        }
-        window.failures = window.failures.saturating_add(1);
-    }
-
-    fn succeeded(&self, attempt: &Attempt<'_>) {
-        if self.idle() {
-            return;
-        }
-        let Some((kind, id)) = Self::key(attempt) else {
-            return;
-        };
-        if self.shard(kind, id).map(kind).remove(id).is_some() {
-            self.tracked.fetch_sub(1, Ordering::AcqRel);
-        }
+    fn settle(&self, attempt: &Attempt<'_>, outcome: Outcome) {
+        self.settle_at(attempt, outcome, Instant::now());
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_per_key_and_forgets_on_success() {
-        let limiter = Limiter::default();
-        let alice = Attempt::Password { username: "alice" };
-        let client = Attempt::ClientSecret { client_id: "alice" };
-        assert!(limiter.allow(&alice));
-        limiter.succeeded(&alice);
-        for _ in 0..MAX_FAILURES {
-            assert!(limiter.allow(&alice));
-            limiter.failed(&alice);
-        }
-        assert!(!limiter.allow(&alice));
-        // A client secret is never refused, however many wrong ones came before.
-        for _ in 0..10 * MAX_FAILURES {
-            limiter.failed(&client);
-        }
-        assert!(limiter.allow(&client));
-        assert_eq!(limiter.tracked.load(Ordering::Relaxed), 1);
-        limiter.succeeded(&alice);
-        assert!(limiter.allow(&alice));
-        assert!(limiter.idle());
-    }
-
-    #[test]
-    fn long_identifiers_share_a_cut_key() {
-        let limiter = Limiter::default();
-        let long = "é".repeat(MAX_ID);
-        let longer = format!("{long}x");
-        for _ in 0..MAX_FAILURES {
-            limiter.failed(&Attempt::Password { username: &long });
-        }
-        assert!(!limiter.allow(&Attempt::Password { username: &longer }));
-        assert_eq!(limiter.tracked.load(Ordering::Relaxed), 1);
-    }
-}
+mod tests;

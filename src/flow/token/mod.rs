@@ -132,7 +132,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             GrantType::ClientCredentials => {
                 self.client_credentials_grant(&client, &form, now).await
             }
-            GrantType::Password => self.password_grant(&client, &form, now).await,
+            GrantType::Password => self.password_grant(req, &client, &form, now).await,
             GrantType::Implicit => Err(ErrorKind::UnsupportedGrantType.into()),
         }
     }

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use super::{Issue, TokenResponse};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::Attempt;
-use crate::http::FormParams;
+use crate::host::{Attempt, Outcome};
+use crate::http::{FormParams, HttpRequest};
 use crate::scope;
 use crate::store::{GrantId, Store, UserStore};
 use crate::Provider;
@@ -15,6 +15,7 @@ use crate::Provider;
 impl<S: Store, U: UserStore> Provider<S, U> {
     pub(super) async fn password_grant(
         &self,
+        req: &HttpRequest<'_>,
         client: &Client,
         form: &FormParams<'_>,
         now: OffsetDateTime,
@@ -25,16 +26,26 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         if !client.allows_grant(GrantType::RefreshToken) {
             scopes.remove(scope::OFFLINE_ACCESS);
         }
-        let attempt = Attempt::Password { username };
-        if !self.rate_limit.allow(&attempt) {
-            return Err(ErrorKind::RateLimited.into());
-        }
+        let attempt = Attempt::Password {
+            username,
+            source: req.remote_addr,
+        };
+        // Reserved (and counted) before the password hash, so parallel guesses cannot exceed
+        // the limiter's budget.
+        self.rate_limit
+            .reserve(&attempt)
+            .map_err(ErrorKind::RateLimited)?;
+        let checked = self.users.authenticate(username, password).await;
+        let outcome = match &checked {
+            Ok(Some(_)) => Outcome::Succeeded,
+            Ok(None) => Outcome::Failed,
+            Err(_) => Outcome::NotChecked,
+        };
+        self.rate_limit.settle(&attempt, outcome);
         // Same answer for an unknown user and a wrong password.
-        let Some(subject) = self.users.authenticate(username, password).await? else {
-            self.rate_limit.failed(&attempt);
+        let Some(subject) = checked? else {
             return Err(ErrorKind::InvalidGrant("invalid resource owner credentials").into());
         };
-        self.rate_limit.succeeded(&attempt);
         let id = GrantId(crate::secret::random_token(&*self.rng, 16)?);
         let grant = self.new_grant(
             id,
