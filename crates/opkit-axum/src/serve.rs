@@ -253,7 +253,7 @@ impl Worker {
         // Every connection task holds a receiver; `closed()` resolves once all are gone.
         let (live, live_rx) = watch::channel(());
         loop {
-            let (tcp, _peer) = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 next = incoming.recv() => match next {
                     Some(next) => next,
                     None => break,
@@ -270,7 +270,14 @@ impl Worker {
                     continue;
                 }
             };
-            let service = TowerToHyperService::new(router.clone());
+            // Each request carries its peer's address as axum's `ConnectInfo`, which the kit's
+            // adapter reads (the password throttle counts per source).
+            let router = TowerToHyperService::new(router.clone());
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                hyper::service::Service::call(&router, req)
+            });
             let mut stop = stopped.clone();
             let holds = live_rx.clone();
             tokio::spawn(async move {

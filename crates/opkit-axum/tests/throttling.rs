@@ -2,7 +2,6 @@
 //! hash (so parallel guesses get no more checks than the budget), `Retry-After` is the real
 //! delay, and an attacker's failures do not slow the account's owner at another address.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,14 +82,13 @@ async fn start(policy: Policy) -> Server {
         .create_client(settings, NewClient::new())
         .await
         .unwrap();
-    let router = app.router();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    // The kit's own serving loop, which hands each request its peer's address.
+    tokio::spawn(opkit_axum::serve(
+        listener,
+        app.router(),
+        1,
+        std::future::pending(),
+    ));
     Server {
         base,
         client_id: created.client.client_id.clone(),
