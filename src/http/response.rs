@@ -24,11 +24,15 @@ impl HttpResponse {
         }
     }
 
-    /// A JSON response with the given status and body.
+    /// A JSON response with the given status and body (with `X-Content-Type-Options:
+    /// nosniff`, so no browser reads it as anything but JSON).
     pub fn json(status: u16, body: Vec<u8>) -> Self {
         HttpResponse {
             status,
-            headers: vec![("content-type", "application/json".into())],
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("x-content-type-options", "nosniff".into()),
+            ],
             body,
         }
     }
@@ -76,6 +80,7 @@ impl HttpResponse {
             status,
             headers: vec![
                 ("content-type", "text/html; charset=utf-8".into()),
+                ("x-content-type-options", "nosniff".into()),
                 ("content-security-policy", csp.to_owned().into()),
                 ("x-frame-options", "DENY".into()),
                 ("referrer-policy", "no-referrer".into()),

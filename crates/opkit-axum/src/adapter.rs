@@ -66,7 +66,15 @@ impl<S: Send + Sync> FromRequest<S> for Incoming {
             .map(|ConnectInfo(addr)| addr.ip());
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|rejection| {
+                let response = rejection.into_response();
+                if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    // The OAuth JSON error (RFC 6749 §5.2 shape), not axum's plain text.
+                    let err = opkit::Error::new(opkit::ErrorKind::TooLarge("the request body"));
+                    return into_axum(HttpResponse::oauth_error(&err));
+                }
+                response
+            })?;
         Ok(Incoming {
             method,
             uri,

@@ -492,3 +492,30 @@ impl Server {
         format!("{}{path}", self.base)
     }
 }
+
+/// A body over the limit gets the OAuth JSON error, not axum's plain text; JSON answers say
+/// `nosniff`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_large_is_a_json_error_and_json_is_nosniff() {
+    let server = start(|_| {}, |b| b).await;
+    let http = browser();
+    let big = "x".repeat(opkit_axum::DEFAULT_BODY_LIMIT + 1);
+    let resp = http
+        .post(format!("{}/token", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    let resp = http
+        .get(format!("{}/jwks", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+}
