@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
-use crate::host::{Clock, NoRateLimit, RateLimit, Rng, SystemClock, SystemRng};
+use crate::error::{Error, ErrorKind};
+use crate::host::{Attempt, Clock, Event, Events, NoEvents, NoRateLimit, RateLimit, Rng};
+use crate::host::{SystemClock, SystemRng};
 use crate::jose::KeySet;
 use crate::store::{Store, UserStore};
 
@@ -38,6 +40,7 @@ pub struct Provider<S, U> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
     pub(crate) rate_limit: Arc<dyn RateLimit>,
+    pub(crate) events: Arc<dyn Events>,
     /// The keys and the documents built from them, swapped whole on rotation.
     published: RwLock<Arc<Published>>,
     /// Held by [`Provider::rotate_keys`] while the host's change runs, so rotations happen one
@@ -76,6 +79,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             clock: Arc::new(SystemClock),
             rng: Arc::new(SystemRng::new()),
             rate_limit: Arc::new(NoRateLimit),
+            events: Arc::new(NoEvents),
             published,
             rotation: Mutex::new(()),
         }
@@ -99,14 +103,38 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         self
     }
 
+    /// Report what happens (sign-ins, consents, issued tokens, replays, client changes, key
+    /// changes, throttling) to `events`; see [`Event`].
+    pub fn with_events(mut self, events: Arc<dyn Events>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Report `event` to the host's sink (hosts use it for what happens outside the core,
+    /// such as a sign-in on their login page).
+    pub fn emit(&self, event: &Event<'_>) {
+        self.events.emit(event);
+    }
+
+    /// Reserve an attempt with the host's rate limiter; a refusal is reported and becomes the
+    /// `429` error.
+    pub(crate) fn reserve(&self, attempt: &Attempt<'_>) -> Result<(), Error> {
+        self.rate_limit.reserve(attempt).map_err(|throttled| {
+            self.events.emit(&Event::Throttled {
+                attempt: *attempt,
+                retry_after: throttled.retry_after,
+            });
+            ErrorKind::RateLimited(throttled).into()
+        })
+    }
+
     /// Replace the key set while the provider serves: requests that started before keep the
     /// set they began with, every later one (signing, verification, discovery, JWKS) sees the
     /// new one. Keep retired keys in the new set until the tokens they signed have expired;
     /// [`Provider::rotate_keys`] does that bookkeeping.
     pub fn set_keys(&self, keys: KeySet) {
         let _one_at_a_time = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
-        let next = Arc::new(Published::new(&self.config, Arc::new(keys)));
-        *self.published.write().unwrap_or_else(|e| e.into_inner()) = next;
+        self.publish(keys);
     }
 
     /// Change the key set in place (copy on write), for example to publish, activate or drop a
@@ -153,9 +181,18 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         let _one_at_a_time = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
         let mut keys = KeySet::clone(&self.published().keys);
         let out = change(&mut keys)?;
-        let next = Arc::new(Published::new(&self.config, Arc::new(keys)));
-        *self.published.write().unwrap_or_else(|e| e.into_inner()) = next;
+        self.publish(keys);
         Ok(out)
+    }
+
+    /// Swap in `keys` (the caller holds `rotation`) and report what changed.
+    fn publish(&self, keys: KeySet) {
+        let next = Arc::new(Published::new(&self.config, Arc::new(keys)));
+        let before = std::mem::replace(
+            &mut *self.published.write().unwrap_or_else(|e| e.into_inner()),
+            next.clone(),
+        );
+        report_key_changes(&*self.events, &before.keys, &next.keys);
     }
 
     /// The configuration.
@@ -194,6 +231,33 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     /// The random source.
     pub fn rng(&self) -> &dyn Rng {
         &*self.rng
+    }
+}
+
+/// Report keys published, activated and dropped between two key sets.
+fn report_key_changes(events: &dyn Events, before: &KeySet, after: &KeySet) {
+    for key in after.iter().filter(|k| before.get(k.kid()).is_none()) {
+        events.emit(&Event::KeyPublished {
+            kid: key.kid(),
+            alg: key.alg(),
+        });
+    }
+    for (alg, key) in after
+        .algorithms()
+        .filter_map(|a| Some((a, after.active(a)?)))
+    {
+        if before.active(alg).map(|k| k.kid()) != Some(key.kid()) {
+            events.emit(&Event::KeyActivated {
+                kid: key.kid(),
+                alg,
+            });
+        }
+    }
+    for key in before.iter().filter(|k| after.get(k.kid()).is_none()) {
+        events.emit(&Event::KeyDropped {
+            kid: key.kid(),
+            alg: key.alg(),
+        });
     }
 }
 

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Client, ClientSecret, ClientSettings};
 use crate::error::{Error, ErrorKind};
+use crate::host::Event;
 use crate::ids::{uuid_v4, uuid_v7};
 use crate::secret::{IssuedSecret, SecretHash};
 use crate::store::{SortOrder, StoreErrorKind};
@@ -172,6 +173,11 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             }
             other => other?,
         }
+        self.events.emit(&Event::ClientCreated {
+            id: &client.id,
+            client_id: &client.client_id,
+            registered: client.registration_access_token.is_some(),
+        });
         Ok(ClientWithSecrets {
             client,
             client_secret: secret.map(|(_, plaintext)| plaintext),
@@ -231,6 +237,10 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             match self.store.update_client(client.clone()).await {
                 Ok(true) => {
                     client.revision += 1;
+                    self.events.emit(&Event::ClientUpdated {
+                        id: &client.id,
+                        client_id: &client.client_id,
+                    });
                     return Ok(Some((client, out)));
                 }
                 Ok(false) => return Ok(None),
@@ -251,6 +261,10 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             return Ok(None);
         };
         self.store.revoke_grants(&client.client_id, None).await?;
+        self.events.emit(&Event::ClientDeleted {
+            id: &client.id,
+            client_id: &client.client_id,
+        });
         Ok(Some(client))
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::client::{AuthMethod, Client};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Attempt, Outcome};
+use crate::host::{Attempt, Event, Outcome};
 use crate::http::{parse_basic_authorization, FormParams, HttpRequest};
 use crate::secret::SecretHash;
 use crate::store::{Store, UserStore};
@@ -70,6 +70,11 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 None,
             ),
         };
+        let failed = |reason| {
+            self.events
+                .emit(&Event::ClientAuthenticationFailed { client_id, reason });
+            failed(reason)
+        };
         let client = self
             .store
             .client(client_id)
@@ -80,9 +85,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
         if let Some(secret) = secret {
             let attempt = Attempt::ClientSecret { client_id };
-            self.rate_limit
-                .reserve(&attempt)
-                .map_err(ErrorKind::RateLimited)?;
+            self.reserve(&attempt)?;
             let presented = SecretHash::of(secret);
             let now = self.clock.now();
             // Check every secret so timing does not tell which one matched.

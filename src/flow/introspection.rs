@@ -42,7 +42,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     pub async fn introspect(&self, req: &HttpRequest<'_>) -> HttpResponse {
         match self.introspect_request(req).await {
             Ok(json) => HttpResponse::json_no_store(200, json),
-            Err(err) => HttpResponse::oauth_error(&err),
+            Err(err) => self.error_response(&err),
         }
     }
 

@@ -15,7 +15,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     pub async fn revoke(&self, req: &HttpRequest<'_>) -> HttpResponse {
         match self.revoke_request(req).await {
             Ok(()) => HttpResponse::empty(200).no_store(),
-            Err(err) => HttpResponse::oauth_error(&err),
+            Err(err) => self.error_response(&err),
         }
     }
 

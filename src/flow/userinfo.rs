@@ -26,7 +26,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         match self.userinfo_json(req).await {
             Ok(body) => HttpResponse::json(200, body).no_store(),
             Err(err) => {
-                let mut resp = HttpResponse::oauth_error(&err);
+                let mut resp = self.error_response(&err);
                 if err.status() == 403 {
                     resp.headers.push((
                         "www-authenticate",

@@ -1,12 +1,16 @@
-//! What the host supplies besides storage: the clock and the random source.
+//! What the host supplies besides storage: the clock, the random source, the rate limiter and
+//! the event sink.
 //!
 //! The core never reads the wall clock or the OS random source on its own; every expiry decision
-//! goes through [`Clock`] and every code, token, secret and id comes from [`Rng`].
+//! goes through [`Clock`] and every code, token, secret and id comes from [`Rng`]. What happened
+//! is reported to [`Events`].
 
 mod clock;
+mod events;
 mod rate_limit;
 mod rng;
 
 pub use clock::{Clock, SystemClock};
+pub use events::{Event, Events, Issued, NoEvents, SignInVia};
 pub use rate_limit::{Attempt, NoRateLimit, Outcome, RateLimit, Throttled};
 pub use rng::{Rng, RngError, SystemRng};

@@ -3,8 +3,9 @@
 use time::OffsetDateTime;
 
 use super::{AuthorizationResponse, AuthorizeOutcome, PendingAuthorization, Session};
-use crate::client::Client;
+use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
+use crate::host::{Event, Issued};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
 use crate::store::{CodeRecord, Grant, GrantId, StoreErrorKind};
@@ -119,6 +120,23 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             None
         };
 
+        self.events.emit(&Event::TokensIssued {
+            grant_type: if rt.token || rt.id_token {
+                GrantType::Implicit
+            } else {
+                GrantType::AuthorizationCode
+            },
+            client_id: &client.client_id,
+            subject: Some(&session.subject),
+            grant_id: Some(&grant_id),
+            scopes: &scopes,
+            issued: Issued {
+                code: code.is_some(),
+                access_token: access.is_some(),
+                id_token: id_token.is_some(),
+                refresh_token: false,
+            },
+        });
         let mut resp =
             AuthorizationResponse::new(pending.redirect_uri.clone(), pending.response_mode);
         if let Some(code) = code {

@@ -47,6 +47,7 @@ pub use response::{AuthorizationResponse, ResponseMode};
 
 use crate::client::{Client, ResponseType};
 use crate::error::{Error, ErrorKind};
+use crate::host::Event;
 use crate::http::HttpRequest;
 use crate::pkce::CodeChallenge;
 use crate::scope::{self, Scopes};
@@ -258,6 +259,10 @@ impl ConsentStep {
             Err(outcome) => return outcome,
         };
         let ConsentDecision::Granted(chosen) = decision else {
+            provider.events.emit(&Event::ConsentDenied {
+                subject: &self.subject,
+                client_id: &client.client_id,
+            });
             return provider.fail(
                 &self.request,
                 ErrorKind::AccessDenied("the user denied the request".into()),
@@ -420,6 +425,11 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         {
             return self.fail_with(&pending, e);
         }
+        self.events.emit(&Event::ConsentGiven {
+            subject: &session.subject,
+            client_id: &client.client_id,
+            scopes: &granted,
+        });
         self.finish(&pending, client, session, granted, now).await
     }
 

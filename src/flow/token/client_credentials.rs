@@ -4,8 +4,9 @@
 use time::OffsetDateTime;
 
 use super::TokenResponse;
-use crate::client::Client;
+use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
+use crate::host::{Event, Issued};
 use crate::http::FormParams;
 use crate::scope;
 use crate::store::{Store, UserStore};
@@ -41,6 +42,17 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             },
             now,
         )?;
+        self.events.emit(&Event::TokensIssued {
+            grant_type: GrantType::ClientCredentials,
+            client_id: &client.client_id,
+            subject: None,
+            grant_id: None,
+            scopes: &scopes,
+            issued: Issued {
+                access_token: true,
+                ..Issued::default()
+            },
+        });
         Ok(TokenResponse {
             access_token: access.token,
             token_type: "Bearer",

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::{Issue, TokenResponse};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
+use crate::host::Event;
 use crate::http::FormParams;
 use crate::scope;
 use crate::secret::SecretHash;
@@ -25,6 +26,10 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             CodeRedemption::Redeemed(record) => *record,
             CodeRedemption::Replayed { grant_id } => {
                 self.store.revoke_grant(&grant_id).await?;
+                self.events.emit(&Event::CodeReplayed {
+                    client_id: &client.client_id,
+                    grant_id: &grant_id,
+                });
                 return Err(ErrorKind::InvalidGrant(
                     "the authorization code was already used; tokens issued with it are revoked",
                 )
@@ -76,6 +81,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             && client.allows_grant(GrantType::RefreshToken);
         self.issue_tokens(
             Issue {
+                grant_type: GrantType::AuthorizationCode,
                 client,
                 grant: &grant,
                 subject: &record.subject,
@@ -83,6 +89,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 auth_time: Some(record.auth_time),
                 nonce: record.nonce.as_deref(),
                 refresh,
+                rotated: None,
             },
             now,
         )

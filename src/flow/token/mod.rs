@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
+use crate::host::{Event, Issued};
 use crate::http::{parse_form, FormParams, HttpRequest, HttpResponse, ParamsFrom};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
@@ -85,6 +86,8 @@ impl TokenResponse {
 
 /// Who the tokens are for and under which grant.
 pub(crate) struct Issue<'a> {
+    /// For the event reporting the issuance.
+    pub grant_type: GrantType,
     pub client: &'a Client,
     pub grant: &'a Grant,
     pub subject: &'a str,
@@ -93,6 +96,8 @@ pub(crate) struct Issue<'a> {
     pub nonce: Option<&'a str>,
     /// Issue a refresh token (first of a new family).
     pub refresh: bool,
+    /// The refresh token a rotation already stored, to hand out with the new tokens.
+    pub rotated: Option<String>,
 }
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -104,9 +109,9 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         match self.token_request(req).await {
             Ok(body) => match body.to_json() {
                 Ok(json) => HttpResponse::json_no_store(200, json),
-                Err(err) => HttpResponse::oauth_error(&err),
+                Err(err) => self.error_response(&err),
             },
-            Err(err) => HttpResponse::oauth_error(&err),
+            Err(err) => self.error_response(&err),
         }
     }
 
@@ -135,6 +140,15 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             GrantType::Password => self.password_grant(req, &client, &form, now).await,
             GrantType::Implicit => Err(ErrorKind::UnsupportedGrantType.into()),
         }
+    }
+
+    /// The wire answer for `err` (the one place errors become responses for the token-endpoint
+    /// family), reporting store failures to the host's events first.
+    pub(crate) fn error_response(&self, err: &Error) -> HttpResponse {
+        if let ErrorKind::Store(kind) = err.kind() {
+            self.events.emit(&Event::StoreFailed { kind: *kind });
+        }
+        HttpResponse::oauth_error(err)
     }
 
     /// The form of a POST to the token, revocation or introspection endpoint.
@@ -189,7 +203,9 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         } else {
             None
         };
-        let refresh_token = if issue.refresh {
+        let refresh_token = if let Some(rotated) = issue.rotated {
+            Some(rotated)
+        } else if issue.refresh {
             let secret = IssuedSecret::generate(&*self.rng)?;
             self.store
                 .put_refresh_token(self.refresh_record(
@@ -205,6 +221,19 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         } else {
             None
         };
+        self.events.emit(&Event::TokensIssued {
+            grant_type: issue.grant_type,
+            client_id: &issue.client.client_id,
+            subject: Some(issue.subject),
+            grant_id: Some(&issue.grant.id),
+            scopes: issue.scopes,
+            issued: Issued {
+                code: false,
+                access_token: true,
+                id_token: id_token.is_some(),
+                refresh_token: refresh_token.is_some(),
+            },
+        });
         Ok(TokenResponse {
             access_token: access.token,
             token_type: "Bearer",

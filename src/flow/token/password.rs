@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::{Issue, TokenResponse};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Attempt, Outcome};
+use crate::host::{Attempt, Event, Outcome, SignInVia};
 use crate::http::{FormParams, HttpRequest};
 use crate::scope;
 use crate::store::{GrantId, Store, UserStore};
@@ -32,9 +32,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
         // Reserved (and counted) before the password hash, so parallel guesses cannot exceed
         // the limiter's budget.
-        self.rate_limit
-            .reserve(&attempt)
-            .map_err(ErrorKind::RateLimited)?;
+        self.reserve(&attempt)?;
         let checked = self.users.authenticate(username, password).await;
         let outcome = match &checked {
             Ok(Some(_)) => Outcome::Succeeded,
@@ -44,8 +42,18 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         self.rate_limit.settle(&attempt, outcome);
         // Same answer for an unknown user and a wrong password.
         let Some(subject) = checked? else {
+            self.events.emit(&Event::SignInFailed {
+                username,
+                client_id: Some(&client.client_id),
+                via: SignInVia::PasswordGrant,
+            });
             return Err(ErrorKind::InvalidGrant("invalid resource owner credentials").into());
         };
+        self.events.emit(&Event::SignInSucceeded {
+            subject: &subject,
+            client_id: Some(&client.client_id),
+            via: SignInVia::PasswordGrant,
+        });
         let id = GrantId(crate::secret::random_token(&*self.rng, 16)?);
         let grant = self.new_grant(
             id,
@@ -58,6 +66,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         self.store.create_grant(grant.clone()).await?;
         self.issue_tokens(
             Issue {
+                grant_type: GrantType::Password,
                 client,
                 grant: &grant,
                 subject: &subject,
@@ -65,6 +74,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 auth_time: Some(now),
                 nonce: None,
                 refresh: scopes.contains(scope::OFFLINE_ACCESS),
+                rotated: None,
             },
             now,
         )

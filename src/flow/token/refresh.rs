@@ -4,17 +4,30 @@
 use time::OffsetDateTime;
 
 use super::{Issue, TokenResponse};
-use crate::client::Client;
+use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
+use crate::host::Event;
 use crate::http::FormParams;
 use crate::secret::{IssuedSecret, SecretHash};
-use crate::store::RefreshRotation;
+use crate::store::{GrantId, RefreshRotation};
 use crate::store::{Store, UserStore};
 use crate::Provider;
 
 const REUSED: &str = "the refresh token was already used; its token family is revoked";
 
 impl<S: Store, U: UserStore> Provider<S, U> {
+    /// A rotated refresh token came back: revoke its family and say so.
+    async fn reused(&self, client: &Client, grant_id: &GrantId) -> Error {
+        if let Err(e) = self.store.revoke_grant(grant_id).await {
+            return e.into();
+        }
+        self.events.emit(&Event::RefreshTokenReused {
+            client_id: &client.client_id,
+            grant_id,
+        });
+        ErrorKind::InvalidGrant(REUSED).into()
+    }
+
     pub(super) async fn refresh_grant(
         &self,
         client: &Client,
@@ -34,8 +47,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             );
         }
         if lookup.rotated {
-            self.store.revoke_grant(&record.grant_id).await?;
-            return Err(ErrorKind::InvalidGrant(REUSED).into());
+            return Err(self.reused(client, &record.grant_id).await);
         }
         if now >= record.expires_at {
             return Err(ErrorKind::InvalidGrant("the refresh token has expired").into());
@@ -72,28 +84,26 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         {
             RefreshRotation::Rotated => {}
             RefreshRotation::Reused { grant_id } => {
-                self.store.revoke_grant(&grant_id).await?;
-                return Err(ErrorKind::InvalidGrant(REUSED).into());
+                return Err(self.reused(client, &grant_id).await);
             }
             RefreshRotation::Unknown => {
                 return Err(ErrorKind::InvalidGrant("invalid refresh token").into())
             }
         }
-        let mut response = self
-            .issue_tokens(
-                Issue {
-                    client,
-                    grant: &grant,
-                    subject: &record.subject,
-                    scopes: &scopes,
-                    auth_time: Some(record.auth_time),
-                    nonce: None,
-                    refresh: false,
-                },
-                now,
-            )
-            .await?;
-        response.refresh_token = Some(next.plaintext);
-        Ok(response)
+        self.issue_tokens(
+            Issue {
+                grant_type: GrantType::RefreshToken,
+                client,
+                grant: &grant,
+                subject: &record.subject,
+                scopes: &scopes,
+                auth_time: Some(record.auth_time),
+                nonce: None,
+                refresh: false,
+                rotated: Some(next.plaintext),
+            },
+            now,
+        )
+        .await
     }
 }
