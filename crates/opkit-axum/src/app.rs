@@ -8,7 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
 use opkit::config::Endpoint;
-use opkit::host::{Clock, RateLimit, Rng};
+use opkit::host::{Clock, Events, RateLimit, Rng};
 use opkit::jose::KeySet;
 use opkit::secret::SecretHash;
 use opkit::store::{KeyStore, PurgeCounts, Store, StoreError, UserStore};
@@ -25,6 +25,7 @@ use crate::kit::{Kit, KitProvider};
 use crate::limiter::Limiter;
 use crate::logout;
 use crate::memory::{MemoryPending, MemorySessions};
+use crate::observe::{self, Metrics, Observer};
 use crate::pages::{DefaultPages, Pages};
 use crate::paths::BuildError;
 use crate::state::{PendingStore, SessionRecord, SessionStore, StateError};
@@ -66,7 +67,17 @@ pub struct OpenIdProvider<S, U> {
     session_ttl: Duration,
     access_log: bool,
     body_limit: usize,
+    events: Option<Arc<dyn Events>>,
+    metrics: bool,
+    health: bool,
 }
+
+/// Where [`OpenIdProvider::metrics`] serves the metrics, under the issuer's path.
+pub const METRICS_PATH: &str = "/metrics";
+/// Where [`OpenIdProvider::health_checks`] serves liveness, under the issuer's path.
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// Where [`OpenIdProvider::health_checks`] serves readiness, under the issuer's path.
+pub const READYZ_PATH: &str = "/readyz";
 
 impl<S: Store + 'static, U: UserStore + 'static> fmt::Debug for OpenIdProvider<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,6 +115,9 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
             session_ttl: DEFAULT_SESSION_TTL,
             access_log: false,
             body_limit: DEFAULT_BODY_LIMIT,
+            events: None,
+            metrics: false,
+            health: false,
         }
     }
 
@@ -160,6 +174,32 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
         self
     }
 
+    /// Also report the provider's [events](opkit::host::Event) to `events` (an audit trail,
+    /// say). Whatever is given here, the kit emits every event as a `tracing` event (target
+    /// `opkit::event`) and counts it in the metrics when they are on. Give the sink here, not to
+    /// [`Provider::with_events`], which the kit's own sink replaces at [`build`](Self::build).
+    pub fn events(mut self, events: Arc<dyn Events>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Serve Prometheus metrics at [`METRICS_PATH`] (default off): requests by route, method
+    /// and status, their latency, the provider's events, tokens issued by grant type,
+    /// throttling by attempt and store failures by kind. The endpoint has no authentication:
+    /// expose it only where the scraper can reach it and nobody else (an internal listener, a
+    /// network policy, or the host's own middleware).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Serve [`HEALTHZ_PATH`] (`200` while the process answers) and [`READYZ_PATH`] (`200` when
+    /// the store answers a lookup within two seconds, `503` otherwise) (default off).
+    pub fn health_checks(mut self, on: bool) -> Self {
+        self.health = on;
+        self
+    }
+
     /// Use another clock (tests move time with it).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.provider = self.provider.with_clock(clock);
@@ -185,7 +225,22 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
     /// endpoints, one inside another's (or the kit's `/interaction/…`, `/clients/…`), or one
     /// that is not a plain `/segment/…` path.
     pub fn build(self) -> Result<OpenIdApp<S, U>, BuildError> {
-        crate::paths::check(self.provider.config(), self.admin_token.is_some())?;
+        let mut own_paths = Vec::new();
+        if self.metrics {
+            own_paths.push(METRICS_PATH);
+        }
+        if self.health {
+            own_paths.extend([HEALTHZ_PATH, READYZ_PATH]);
+        }
+        crate::paths::check(
+            self.provider.config(),
+            self.admin_token.is_some(),
+            &own_paths,
+        )?;
+        let observer = Arc::new(Observer {
+            metrics: self.metrics.then(|| Arc::new(Metrics::new())),
+            host: self.events,
+        });
         let (limiter, own_limiter): (Arc<dyn RateLimit>, _) = match self.limiter {
             Some(limiter) => (limiter, None),
             None => {
@@ -193,7 +248,10 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
                 (own.clone(), Some(own))
             }
         };
-        let provider = self.provider.with_rate_limit(limiter.clone());
+        let provider = self
+            .provider
+            .with_rate_limit(limiter.clone())
+            .with_events(observer.clone());
         let secure = provider.config().issuer().starts_with("https://");
         Ok(OpenIdApp {
             kit: Arc::new(Kit {
@@ -208,6 +266,8 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
                 session_ttl: self.session_ttl,
                 access_log: self.access_log,
                 body_limit: self.body_limit,
+                observer,
+                health: self.health,
             }),
         })
     }
@@ -366,7 +426,19 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
                     any(admin::client_secret::<S, U>),
                 );
         }
-        let routes = routes.with_state(kit.clone());
+        if kit.health {
+            routes = routes
+                .route(HEALTHZ_PATH, get(observe::healthz))
+                .route(READYZ_PATH, get(observe::readyz::<S, U>));
+        }
+        let mut routes = routes.with_state(kit.clone());
+        if let Some(metrics) = &kit.observer.metrics {
+            routes = routes.merge(
+                Router::new()
+                    .route(METRICS_PATH, get(observe::metrics_endpoint))
+                    .with_state(metrics.clone()),
+            );
+        }
         // RFC 8414 metadata sits at the host's root, with the issuer's path appended.
         let prefix = self.issuer_path();
         let metadata = Router::new()
@@ -381,6 +453,12 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdApp<S, U> {
             Router::new().nest(&prefix, routes).merge(metadata)
         };
         router = router.layer(DefaultBodyLimit::max(kit.body_limit));
+        if let Some(metrics) = &kit.observer.metrics {
+            router = router.layer(axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                observe::measure,
+            ));
+        }
         if kit.access_log {
             router = router.layer(axum::middleware::from_fn(crate::log::access_log));
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use opkit::host::{Attempt, Outcome};
+use opkit::host::{Attempt, Event, Outcome, SignInVia};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
@@ -254,18 +254,33 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         let (subject, error, status, retry_after) = if !plausible {
             (None, "Enter your username and password.", 200, None)
         } else if let Err(throttled) = self.limiter.reserve(&throttle) {
+            self.provider.emit(&Event::Throttled {
+                attempt: throttle,
+                retry_after: throttled.retry_after,
+            });
             let message = "Too many failed sign-ins for this account. Try again later.";
             (None, message, 429, Some(throttled.retry_after_secs()))
         } else {
             let checked = self.provider.users().authenticate(username, password).await;
+            let client_id = Some(step.request().client_id());
             match checked {
                 Ok(Some(subject)) => {
                     self.limiter.settle(&throttle, Outcome::Succeeded);
+                    self.provider.emit(&Event::SignInSucceeded {
+                        subject: &subject,
+                        client_id,
+                        via: SignInVia::LoginPage,
+                    });
                     (Some(subject), "", 200, None)
                 }
                 // The same message for an unknown user and a wrong password.
                 Ok(None) => {
                     self.limiter.settle(&throttle, Outcome::Failed);
+                    self.provider.emit(&Event::SignInFailed {
+                        username,
+                        client_id,
+                        via: SignInVia::LoginPage,
+                    });
                     (None, "The username or password is incorrect.", 200, None)
                 }
                 Err(e) => {

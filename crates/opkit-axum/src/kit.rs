@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::browser::{Browser, CookiePolicy};
 use crate::limiter::Limiter;
+use crate::observe::Observer;
 use crate::pages::{self, MessageKind, MessageView, Pages};
 use crate::state::{PendingRecord, PendingStep, PendingStore, SessionStore, StateError};
 use crate::users::BlockingUsers;
@@ -35,6 +36,10 @@ pub(crate) struct Kit<S, U> {
     pub(crate) session_ttl: Duration,
     pub(crate) access_log: bool,
     pub(crate) body_limit: usize,
+    /// Where the provider's events go (also installed in the provider).
+    pub(crate) observer: Arc<Observer>,
+    /// Mount `/healthz` and `/readyz`.
+    pub(crate) health: bool,
 }
 
 impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
@@ -127,6 +132,7 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         match e {
             StateError::Full => self.message(MessageKind::Busy),
             StateError::Unavailable(message) => {
+                self.observer.state_store_failed();
                 crate::log::line(&format!("state store unavailable: {message}"));
                 self.message(MessageKind::Busy)
             }

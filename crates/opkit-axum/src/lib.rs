@@ -44,6 +44,7 @@ pub mod limiter;
 mod log;
 mod logout;
 mod memory;
+mod observe;
 pub mod pages;
 mod paths;
 mod serve;
@@ -53,6 +54,7 @@ mod users;
 pub use adapter::{into_axum, Incoming};
 pub use app::{
     OpenIdApp, OpenIdProvider, PurgeError, PurgeReport, DEFAULT_BODY_LIMIT, DEFAULT_SESSION_TTL,
+    HEALTHZ_PATH, METRICS_PATH, READYZ_PATH,
 };
 pub use keys::{
     load_or_generate_keys, KekError, KeyEncryptionKey, KeyFileError, StoredKeyError, StoredKeys,

@@ -1,33 +1,37 @@
-//! Diagnostics on stderr: one line per request (the access log the builder can switch on) and
-//! the kit's own warnings. Neither ever carries a query string, a cookie, a form or a secret.
+//! Diagnostics through `tracing`: the kit's own warnings (target `opkit_axum`) and the access
+//! log the builder can switch on (target `opkit_axum::access`, one event per request). Neither
+//! ever carries a query string, a cookie, a form or a secret. The host chooses where they go by
+//! installing a subscriber (`tracing-subscriber`'s `fmt` prints them on stderr).
 
-use std::io::Write as _;
 use std::time::Instant;
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument as _;
 
-/// Write one line to stderr with one `write(2)`; a line that cannot be written is dropped.
+/// A warning of the kit's (an accept failure, a store that failed, a refused request's cause).
 pub(crate) fn line(text: &str) {
-    let mut buf = String::with_capacity(text.len() + 1);
-    buf.push_str(text);
-    buf.push('\n');
-    let _ = std::io::stderr().lock().write_all(buf.as_bytes());
+    tracing::warn!(target: "opkit_axum", "{text}");
 }
 
 /// The access log: method, path (never the query, which can carry codes and tokens; ids of
-/// pending steps masked), status and time taken.
+/// pending steps masked), status and time taken, inside a span for the request.
 pub(crate) async fn access_log(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());
-    let resp = next.run(req).await;
-    line(&format!(
-        "{method} {path} {} {:.1}ms",
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    ));
+    // The provider's events during the request (target `opkit::event`) carry its method and
+    // path as their span's fields.
+    let span = tracing::info_span!("request", method = %method, path = %path);
+    let resp = next.run(req).instrument(span).await;
+    tracing::info!(
+        target: "opkit_axum::access",
+        method = %method,
+        path,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
     resp
 }
 

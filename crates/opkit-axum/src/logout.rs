@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
+use opkit::host::Event;
 use opkit::http::{HttpRequest, HttpResponse, Method};
 use opkit::logout::{EndSession, LogoutOutcome, LogoutRequest};
 use opkit::secret::SecretHash;
@@ -156,13 +157,25 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             sessions: &*self.sessions,
             id: self.session_id(incoming),
         };
-        let resp = match self.provider.finish_logout(request, &host).await {
-            Ok(LogoutOutcome::Redirect(location)) => HttpResponse::redirect(location),
-            Ok(LogoutOutcome::LoggedOut) => self.message(MessageKind::SignedOut),
+        let ending = self.current_session(incoming).await;
+        let outcome = match self.provider.finish_logout(request, &host).await {
+            Ok(outcome) => {
+                if let Some(record) = &ending {
+                    self.provider.emit(&Event::SignedOut {
+                        subject: &record.session.subject,
+                        client_id: request.client_id(),
+                    });
+                }
+                outcome
+            }
             Err(err) => {
                 crate::log::line(&format!("logout failed: {err}"));
                 return self.message(MessageKind::ServerError);
             }
+        };
+        let resp = match outcome {
+            LogoutOutcome::Redirect(location) => HttpResponse::redirect(location),
+            LogoutOutcome::LoggedOut => self.message(MessageKind::SignedOut),
         };
         resp.with_header("set-cookie", self.clear_session_cookie())
     }

@@ -47,14 +47,16 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// Check every path the router mounts for `config` (with the management API when `admin`).
-pub(crate) fn check(config: &Config, admin: bool) -> Result<(), BuildError> {
+/// Check every path the router mounts for `config` (with the management API when `admin`, and
+/// the kit's own `extra` paths such as `/metrics`).
+pub(crate) fn check(config: &Config, admin: bool, extra: &[&str]) -> Result<(), BuildError> {
     let endpoints = config.endpoints();
     // Paths with a subtree of their own: nothing else may be at or below them.
     let mut owned: Vec<(&str, bool)> = vec![(INTERACTION_PATH, true)];
     if admin {
         owned.push((CLIENTS_PATH, true));
     }
+    owned.extend(extra.iter().map(|path| (*path, true)));
     for (endpoint, path) in &endpoints {
         if *endpoint != Endpoint::Discovery && !valid(path) {
             return Err(BuildError::InvalidPath {
@@ -117,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_defaults_are_fine() {
-        assert_eq!(check(&config(), true), Ok(()));
+        assert_eq!(check(&config(), true, &[]), Ok(()));
     }
 
     /// A change to the configuration, and what the changed path then collides with.
@@ -139,7 +141,7 @@ mod tests {
         for (adjust, with) in cases {
             let mut c = config();
             adjust(&mut c);
-            match check(&c, true) {
+            match check(&c, true, &[]) {
                 Err(BuildError::PathCollision { with: w, .. }) => assert_eq!(w, with),
                 other => panic!("expected a collision with {with}: {other:?}"),
             }
@@ -148,13 +150,13 @@ mod tests {
             let mut c = config();
             c.paths.token = bad.into();
             assert!(
-                matches!(check(&c, false), Err(BuildError::InvalidPath { .. })),
+                matches!(check(&c, false, &[]), Err(BuildError::InvalidPath { .. })),
                 "{bad}"
             );
         }
         // Without the management API, /clients is free.
         let mut c = config();
         c.paths.token = "/clients".into();
-        assert_eq!(check(&c, false), Ok(()));
+        assert_eq!(check(&c, false, &[]), Ok(()));
     }
 }
