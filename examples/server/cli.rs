@@ -40,9 +40,12 @@ struct Cli {
     /// CPU core]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
-    /// No access log (one line per request on stderr otherwise)
+    /// No access log and no events but warnings on stderr (RUST_LOG overrides)
     #[arg(short, long)]
     quiet: bool,
+    /// Serve Prometheus metrics at /metrics (unauthenticated: for an internal address)
+    #[arg(long)]
+    metrics: bool,
     /// Where clients, grants, tokens, users and keys live: memory (lost at exit),
     /// sqlite:PATH or postgres://URL
     #[arg(long, value_name = "STORE", default_value = "sqlite:opkit-data/opkit.db", value_parser = store)]
@@ -81,6 +84,7 @@ pub struct Options {
     pub registration_token: Option<String>,
     pub password_grant: bool,
     pub log_requests: bool,
+    pub metrics: bool,
     /// Signing keys; `None` generates them at start (memory) or loads them from the store.
     pub keys: Option<KeySet>,
     pub store: StoreChoice,
@@ -122,6 +126,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, 
         registration_token: cli.registration_token,
         password_grant: cli.password_grant,
         log_requests: !cli.quiet,
+        metrics: cli.metrics,
         keys: None,
         store: cli.store,
         kek_file: cli.kek_file,

@@ -51,6 +51,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(mut options: Options) -> Result<(), String> {
+    // The kit's access log, events and warnings go through `tracing`; print them on stderr.
+    let level = if options.log_requests { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
     let addr = options.addr.unwrap_or(cli::DEFAULT_ADDR);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -205,6 +213,8 @@ async fn assemble<S: Store + 'static, U: UserStore + 'static>(
     let app = kit
         .admin_token(&admin_token)
         .access_log(options.log_requests)
+        .metrics(options.metrics)
+        .health_checks(true)
         .build()
         .map_err(|e| e.to_string())?;
     app.spawn_purge(Duration::from_secs(60));

@@ -166,9 +166,23 @@ async fn postgres_down_for_ten_seconds_gives_fast_503s_then_recovers() {
     let store = format!("--store={url}");
     let running = Running::start(
         free_port(),
-        &[&store, "--user=alice:wonderland", "--password-grant"],
+        &[
+            &store,
+            "--user=alice:wonderland",
+            "--password-grant",
+            "--metrics",
+        ],
     );
     let client = create_client(&running.base, &["client_credentials"]).await;
+    let ready = || async {
+        let started = Instant::now();
+        let resp = http()
+            .get(format!("{}/readyz", running.base))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), started.elapsed())
+    };
     let grant = || async {
         let started = Instant::now();
         let resp = token(
@@ -183,6 +197,7 @@ async fn postgres_down_for_ten_seconds_gives_fast_503s_then_recovers() {
         (status, body, started.elapsed())
     };
     assert_eq!(grant().await.0, 200);
+    assert_eq!(ready().await.0, 200);
 
     cluster.stop();
     let down = Instant::now();
@@ -197,6 +212,24 @@ async fn postgres_down_for_ten_seconds_gives_fast_503s_then_recovers() {
         }
     }
     assert!(refused > 0, "PostgreSQL was down");
+    let (status, took) = ready().await;
+    assert_eq!(status, 503, "not ready while the store is down");
+    assert!(
+        took < Duration::from_secs(3),
+        "the readiness probe took {took:?}"
+    );
+    let metrics = http()
+        .get(format!("{}/metrics", running.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("opkit_store_errors_total{kind=\"unavailable\"}"),
+        "{metrics}"
+    );
     cluster.start_again();
     let back = Instant::now();
     loop {
@@ -210,6 +243,7 @@ async fn postgres_down_for_ten_seconds_gives_fast_503s_then_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(ready().await.0, 200, "ready again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
