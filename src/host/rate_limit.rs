@@ -3,9 +3,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// Something the provider (or the host) is about to do for a caller who may be anonymous: check
-/// a credential, or create something that is kept for the caller (a client). A [`RateLimit`]
-/// decides which it counts; one that does not know a variant lets it through (the enum is
-/// `#[non_exhaustive]`, so match with a `_` arm).
+/// a credential, or create something that is kept for the caller (a client, a pending login
+/// page). A [`RateLimit`] decides which it counts; one that does not know a variant lets it
+/// through (the enum is `#[non_exhaustive]`, so match with a `_` arm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Attempt<'a> {
@@ -33,6 +33,15 @@ pub enum Attempt<'a> {
     /// registration access token are not limited either (they replace a client, they do not add
     /// one).
     Registration {
+        /// Where the request comes from, as the host knows it; `None` when unknown.
+        source: Option<IpAddr>,
+    },
+    /// A host is about to keep a pending step for a browser: a login or consent page of the
+    /// authorization endpoint, held until it expires (the `opkit-axum` kit reserves this before
+    /// it shows such a page, so that one source cannot fill the store of pending steps).
+    /// Settled [`Succeeded`](Outcome::Succeeded) when the step was kept,
+    /// [`NotChecked`](Outcome::NotChecked) when it could not be (and the page was not shown).
+    PendingStep {
         /// Where the request comes from, as the host knows it; `None` when unknown.
         source: Option<IpAddr>,
     },
@@ -90,7 +99,8 @@ impl std::error::Error for Throttled {}
 
 /// The host's rate limiter for credential checks and for what anonymous callers may create:
 /// brute force against passwords (and, if the host wants, client secrets) is throttled here,
-/// and so are dynamic registrations ([`Attempt::Registration`]), a quota per source.
+/// and so are dynamic registrations ([`Attempt::Registration`]) and the pending login pages a
+/// host keeps ([`Attempt::PendingStep`]), each a quota per source.
 ///
 /// Every attempt is first [reserved](Self::reserve), *before* the expensive work, and the
 /// reservation is what the limiter counts: it must decide and count in one atomic step, so that
@@ -158,6 +168,7 @@ impl fmt::Display for Attempt<'_> {
             Attempt::Password { .. } => f.write_str("password check"),
             Attempt::ClientSecret { .. } => f.write_str("client secret check"),
             Attempt::Registration { .. } => f.write_str("client registration"),
+            Attempt::PendingStep { .. } => f.write_str("login or consent page"),
         }
     }
 }

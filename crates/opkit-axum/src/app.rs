@@ -134,8 +134,8 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
         self
     }
 
-    /// Throttle password and client secret checks, and limit open registrations per source,
-    /// with `limiter` (default: [`Limiter`] with its default
+    /// Throttle password and client secret checks, and limit open registrations and login
+    /// pages per source, with `limiter` (default: [`Limiter`] with its default
     /// [`Policy`](crate::limiter::Policy); give `Limiter::with_policy` to tune it). The login
     /// page and the password grant share it.
     pub fn rate_limit(mut self, limiter: Arc<dyn RateLimit>) -> Self {

@@ -1,6 +1,6 @@
 //! The kit's default [`RateLimit`], in-process: password checks (login page and password grant)
 //! are throttled with a delay that grows, never a lock; what anonymous callers may create
-//! (dynamic registrations) has a [quota](#quotas) per source.
+//! (dynamic registrations, pending login pages) has a [quota](#quotas) per source.
 //!
 //! # Policy
 //!
@@ -42,11 +42,25 @@
 //!
 //! # Quotas
 //!
-//! Dynamic registrations ([`Attempt::Registration`], only while registration is open; an
-//! initial access token holder is not limited) are a quota per source (one IPv4 address or
-//! IPv6 /64): [`Policy::registrations_per_source`], by default 20 per hour. A quota is a bucket
+//! Two things anonymous callers make the provider hold are a quota per source (one IPv4 address
+//! or IPv6 /64):
+//!
+//! * dynamic registrations ([`Attempt::Registration`], only while registration is open; an
+//!   initial access token holder is not limited): [`Policy::registrations_per_source`], by
+//!   default 20 per hour;
+//! * login and consent pages ([`Attempt::PendingStep`]), each a pending step the kit holds
+//!   until it expires (10 minutes by default): [`Policy::pending_steps_per_source`], by default
+//!   120 per 10 minutes. The pending store has a cap and, when full, evicts the step expiring
+//!   soonest; without this quota one source opening pages in a loop would evict every other
+//!   user's login. With it, a source holds at most about 240 live steps (a full bucket, then
+//!   its refill while the first ones live), so it takes some 80 sources to fill the default
+//!   store of 20,000. A refused page is answered `429` with `Retry-After` on the kit's message
+//!   page; a user sharing the flooder's address (NAT) shares its quota.
+//!
+//! A quota is a bucket
 //! of `limit` tokens that refills evenly, one token every `per / limit` (3 minutes by default):
-//! a source may register 20 clients at once, then one every 3 minutes. A refusal is answered
+//! a source may register 20 clients at once, then one every 3 minutes (and open 120 login pages
+//! at once, then one every 5 seconds). A refusal is answered
 //! `429` with `Retry-After` the time until the next token, rounded up to a second; it is not
 //! counted. Only what was created keeps its token: a registration refused for its document, or
 //! lost to a store failure, gives it back, so a mistaken client does not spend the quota.
@@ -55,7 +69,8 @@
 //!
 //! When the host does not know the source (`source: None`: a server that does not give the kit
 //! the peer address), all unknown sources share one registration quota, so open registration
-//! stays bounded.
+//! stays bounded; pending steps are then not limited (one quota for every unknown caller would
+//! refuse everyone's login once spent), and only the pending store's cap bounds them.
 //!
 //! Memory is bounded: at most 100 000 password keys and 100 000 quota keys are tracked. When
 //! the password keys are full (after dropping forgotten ones) new keys are not counted; when the
@@ -100,6 +115,8 @@ pub struct Policy {
     pub forget_after: Duration,
     /// Dynamic registrations per source while registration is open (default 20 per hour).
     pub registrations_per_source: Quota,
+    /// Login and consent pages (pending steps) per source (default 120 per 10 minutes).
+    pub pending_steps_per_source: Quota,
 }
 
 impl Default for Policy {
@@ -112,6 +129,7 @@ impl Default for Policy {
             max_delay: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(15 * 60),
             registrations_per_source: Quota::new(20, Duration::from_secs(60 * 60)),
+            pending_steps_per_source: Quota::new(120, Duration::from_secs(10 * 60)),
         }
     }
 }
@@ -190,6 +208,7 @@ struct Quotas {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum QuotaKind {
     Registration,
+    PendingStep,
 }
 
 /// Whose quota: one source's, or the one shared by unknown sources (and by new sources once
@@ -321,11 +340,18 @@ impl Limiter {
                 source,
                 self.policy.registrations_per_source,
             ),
+            Attempt::PendingStep { source } => (
+                QuotaKind::PendingStep,
+                source,
+                self.policy.pending_steps_per_source,
+            ),
             _ => return None,
         };
-        let holder = match source {
-            Some(ip) => Holder::Source(Source::from(*ip)),
-            None => Holder::Shared,
+        let holder = match (source, kind) {
+            (Some(ip), _) => Holder::Source(Source::from(*ip)),
+            // Every user's login would share it: not limited (see the module docs).
+            (None, QuotaKind::PendingStep) => return None,
+            (None, QuotaKind::Registration) => Holder::Shared,
         };
         Some((quota, QuotaKey(kind, holder)))
     }

@@ -2,7 +2,8 @@
 //! bounded, over real HTTP through `opkit_axum::serve` (which hands each request its peer's
 //! address). Registration is closed by default; when open it is a quota per source, and one
 //! document is small; an anonymously registered client gets no CORS origin and cannot
-//! introspect another client's token.
+//! introspect another client's token; and one source opening login pages in a loop is refused
+//! before it can evict other users' pending logins.
 //!
 //! Two sources on one machine: Linux routes all of 127.0.0.0/8 to the loopback interface, so a
 //! client socket bound to 127.0.0.2 is another source than one bound to 127.0.0.1.
@@ -10,13 +11,15 @@
 mod support;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use opkit::config::RegistrationPolicy;
 use opkit::host::SystemRng;
 use opkit::jose::{Algorithm, KeySet, SigningKey};
 use opkit::store::{MemoryStore, MemoryUsers};
 use opkit::Config;
-use opkit_axum::OpenIdProvider;
+use opkit_axum::limiter::{Policy, Quota};
+use opkit_axum::{Limiter, MemoryPending, OpenIdProvider};
 use reqwest::{Client, Method, Response};
 use serde_json::{json, Value};
 
@@ -267,4 +270,70 @@ async fn an_anonymous_client_cannot_introspect_another_clients_token() {
         .await
         .unwrap();
     assert_eq!(other, json!({"active": false}));
+}
+
+/// Status, `Retry-After` and body of a GET from a fresh client at `source` (no cookies: each
+/// request is a new browser, as a flooder's are).
+async fn open_page(source: &str, url: &str) -> (u16, Option<u64>, String) {
+    let resp = from(source).get(url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let retry = retry_after(&resp);
+    (status, retry, resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_flooding_the_login_page_cannot_evict_other_users_logins() {
+    // A small pending store (8 steps, evicting the one expiring soonest when full) and a small
+    // quota (4 pages per source, one more every 2 s), so the flood is short.
+    let policy = Policy {
+        pending_steps_per_source: Quota::new(4, std::time::Duration::from_secs(8)),
+        ..Policy::default()
+    };
+    let server = start(
+        |c| c.registration = RegistrationPolicy::Open,
+        |b| {
+            b.pending_store(MemoryPending::new(8))
+                .rate_limit(Arc::new(Limiter::with_policy(policy)))
+        },
+    )
+    .await;
+    let user = from("127.0.0.2");
+    let doc = get_json(&user, &server.url("/.well-known/openid-configuration")).await;
+    let client_id = register_public(&user, &doc).await;
+    let url = authorize_url(&doc, &client_id);
+
+    // A user at 127.0.0.2 opens the login page before the flood.
+    let page = user.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let login = form_of(&page.text().await.unwrap());
+
+    // 127.0.0.1 opens it 20 times, as 20 new browsers: 4 pages, then 429 with the time until
+    // the next one, on the kit's message page.
+    let mut shown = 0;
+    for _ in 0..20 {
+        match open_page("127.0.0.1", &url).await {
+            (200, None, _) => shown += 1,
+            (429, Some(retry), html) => {
+                assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+                assert!(html.contains("temporarily_unavailable"), "{html}");
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(shown, 4);
+    // The announced wait is honest: after it, the flooder gets one more page.
+    let (status, retry, _) = open_page("127.0.0.1", &url).await;
+    assert_eq!(status, 429);
+    tokio::time::sleep(std::time::Duration::from_secs(retry.unwrap_or(2))).await;
+    assert_eq!(open_page("127.0.0.1", &url).await.0, 200);
+
+    // The user's login, opened before the flood, still completes.
+    let resp = post_login(&user, &login, "alice", "wonderland").await;
+    assert_eq!(resp.status(), 200, "the user's pending login was evicted");
+    let consent = form_of(&resp.text().await.unwrap());
+    let resp = post_consent(&user, &consent, "allow").await;
+    assert_eq!(resp.status(), 303);
+    let params = params_of(&location(&resp));
+    let tokens = redeem(&user, &doc, &client_id, &params["code"]).await;
+    assert!(tokens["id_token"].is_string());
 }

@@ -369,3 +369,41 @@ fn sources_beyond_the_tracked_ones_share_a_quota() {
     attempt(&l, &new(1), Outcome::Succeeded, later).unwrap();
     assert_eq!(l.lock_quotas().debts.len(), 1);
 }
+
+fn page(source: Option<&str>) -> Attempt<'static> {
+    Attempt::PendingStep {
+        source: source.and_then(|s| s.parse().ok()),
+    }
+}
+
+#[test]
+fn pending_steps_are_a_quota_per_source() {
+    let l = Limiter::default();
+    let t = Instant::now();
+    for _ in 0..120 {
+        attempt(&l, &page(A), Outcome::Succeeded, t).unwrap();
+    }
+    // Then one every 10 min / 120 = 5 s.
+    let refused = l.reserve_at(&page(A), t).unwrap_err();
+    assert_eq!(refused.retry_after, Duration::from_secs(5));
+    attempt(&l, &page(A), Outcome::Succeeded, t + refused.retry_after).unwrap();
+    // Another source, and the registration quota of the same source, are their own.
+    attempt(&l, &page(B), Outcome::Succeeded, t).unwrap();
+    attempt(&l, &registration(A), Outcome::Succeeded, t).unwrap();
+    // A step that could not be kept gives its token back.
+    let t1 = t + Duration::from_secs(10);
+    attempt(&l, &page(A), Outcome::Succeeded, t1).unwrap();
+    assert!(l.reserve_at(&page(A), t1).is_err());
+    let t2 = t1 + Duration::from_secs(5);
+    attempt(&l, &page(A), Outcome::NotChecked, t2).unwrap();
+    attempt(&l, &page(A), Outcome::Succeeded, t2).unwrap();
+}
+
+#[test]
+fn pending_steps_of_unknown_sources_are_not_limited() {
+    let l = Limiter::default();
+    for _ in 0..1000 {
+        attempt(&l, &page(None), Outcome::Succeeded, Instant::now()).unwrap();
+    }
+    assert!(l.lock_quotas().debts.is_empty());
+}
