@@ -57,15 +57,18 @@
 //!   store of 20,000. A refused page is answered `429` with `Retry-After` on the kit's message
 //!   page; a user sharing the flooder's address (NAT) shares its quota.
 //!
-//! A quota is a bucket
-//! of `limit` tokens that refills evenly, one token every `per / limit` (3 minutes by default):
-//! a source may register 20 clients at once, then one every 3 minutes (and open 120 login pages
-//! at once, then one every 5 seconds). A refusal is answered
-//! `429` with `Retry-After` the time until the next token, rounded up to a second; it is not
-//! counted. Only what was created keeps its token: a registration refused for its document, or
-//! lost to a store failure, gives it back, so a mistaken client does not spend the quota.
-//! Over any long run a source gets at most `limit` per `per`, and `2 × limit` in the worst
-//! single `per` (a full bucket, then its refill). A quota of `limit: 0` refuses every attempt.
+//! A quota is a bucket of `limit` tokens that refills evenly, one token every `per / limit`: a
+//! source may register 20 clients at once, then one every 3 minutes, and open 120 login pages
+//! at once, then one every 5 seconds. A refusal is answered `429` with `Retry-After` the time
+//! until the next token, rounded up to a second; it is not counted. Only what was created keeps
+//! its token: a registration refused for its document, or lost to a store failure, gives it
+//! back, so a mistaken client does not spend the quota. Over any long run a source gets at
+//! most `limit` per `per`, and `2 × limit` in the worst single `per` (a full bucket, then its
+//! refill). A quota of `limit: 0` refuses every attempt.
+//!
+//! A quota per source bounds what one address can do, not what many can: whoever holds many
+//! addresses (an IPv6 /48 is 65,536 sources) gets a quota for each. A host opening
+//! registration to the internet should prefer an initial access token.
 //!
 //! When the host does not know the source (`source: None`: a server that does not give the kit
 //! the peer address), all unknown sources share one registration quota, so open registration
@@ -74,8 +77,9 @@
 //!
 //! Memory is bounded: at most 100 000 password keys and 100 000 quota keys are tracked. When
 //! the password keys are full (after dropping forgotten ones) new keys are not counted; when the
-//! quota keys are full, new sources share one quota (that of unknown sources), so spreading over
-//! many addresses does not escape the limit.
+//! quota keys are full (after dropping those whose bucket is full again, at most once a second)
+//! new sources share one quota of each kind, so spreading over more addresses than that does
+//! not escape the limit.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
