@@ -15,6 +15,7 @@ use super::metadata::{validate, MetadataError, MetadataErrorKind, MetadataSource
 use super::{Client, ClientSecret, ClientSettings, GrantType, ResponseType};
 use crate::config::RegistrationPolicy;
 use crate::error::{Error, ErrorKind};
+use crate::host::{Attempt, Outcome};
 use crate::http::{parse_form, HttpRequest, HttpResponse, Method};
 use crate::jose::Algorithm;
 use crate::secret::SecretHash;
@@ -565,17 +566,26 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     /// RFC 7591 dynamic registration: `POST` client metadata as JSON, get `201` with the
     /// `client_id`, `client_secret` (confidential clients), a `registration_access_token` and
     /// `registration_client_uri` (RFC 7592). Errors are `invalid_redirect_uri` or
-    /// `invalid_client_metadata`.
+    /// `invalid_client_metadata`; a body over [`Config::max_json_body`](crate::Config) is
+    /// `413`, and what one document may hold is capped (see [`validate`]).
+    ///
+    /// While registration is [open](RegistrationPolicy::Open), every `POST` is first reserved
+    /// with the provider's [`RateLimit`](crate::host::RateLimit) as
+    /// [`Attempt::Registration`] with the request's
+    /// [`remote_addr`](HttpRequest#structfield.remote_addr), before the body is read; a refusal
+    /// is `429` with `Retry-After` and the JSON error `temporarily_unavailable`. A caller with
+    /// the [initial access token](RegistrationPolicy::InitialAccessToken) is trusted and not
+    /// limited.
     pub async fn register(&self, req: &HttpRequest<'_>) -> HttpResponse {
-        match &self.config.registration {
-            RegistrationPolicy::Open => {}
+        let limited = match &self.config.registration {
+            RegistrationPolicy::Open => true,
             RegistrationPolicy::Closed => {
                 return HttpResponse::oauth_error(&Error::new(ErrorKind::AccessDenied(
                     "dynamic registration is disabled".into(),
                 )))
             }
             RegistrationPolicy::InitialAccessToken(hash) => match req.require_bearer() {
-                Ok(token) if hash.matches(token) => {}
+                Ok(token) if hash.matches(token) => false,
                 Ok(_) => {
                     return HttpResponse::oauth_error(&Error::new(ErrorKind::InvalidToken(
                         "invalid initial access token",
@@ -583,24 +593,53 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 }
                 Err(err) => return HttpResponse::oauth_error(&err),
             },
-        }
+        };
         if req.method != Method::Post {
             return HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed("POST").into());
         }
+        if !limited {
+            return self.register_document(req).await.0;
+        }
+        // Reserved (and counted) before the body is parsed, so parallel requests cannot exceed
+        // the quota.
+        let attempt = Attempt::Registration {
+            source: req.remote_addr,
+        };
+        if let Err(throttled) = self.rate_limit.reserve(&attempt) {
+            return HttpResponse::oauth_error(&ErrorKind::RateLimited(throttled).into());
+        }
+        let (resp, outcome) = self.register_document(req).await;
+        self.rate_limit.settle(&attempt, outcome);
+        resp
+    }
+
+    /// Read, validate and store a registration document: the response, and how the attempt
+    /// ended for the rate limiter.
+    async fn register_document(&self, req: &HttpRequest<'_>) -> (HttpResponse, Outcome) {
         let doc = match self.registration_document(req) {
             Ok(doc) => doc,
-            Err(resp) => return resp,
+            Err(resp) => return (resp, Outcome::Failed),
         };
         let settings = match self.registration_settings(&doc) {
             Ok(s) => s,
-            Err(resp) => return resp,
+            Err(resp) => return (resp, Outcome::Failed),
         };
         match self
             .create_client(settings, NewClient::new().with_registration_access_token())
             .await
         {
-            Ok(created) => self.registration_response(201, &created),
-            Err(e) => HttpResponse::oauth_error(&e),
+            Ok(created) => (
+                self.registration_response(201, &created),
+                Outcome::Succeeded,
+            ),
+            Err(e) => {
+                let outcome = match e.kind() {
+                    ErrorKind::InvalidClientMetadata(_) => Outcome::Failed,
+                    // The store or the random source failed: not the caller's doing.
+                    _ => Outcome::NotChecked,
+                };
+                (HttpResponse::oauth_error(&e), outcome)
+            }
         }
     }
 
@@ -755,5 +794,102 @@ fn keep_management_settings(settings: &mut ClientSettings, stored: &ClientSettin
         settings.require_pkce = stored.require_pkce;
         settings.allow_plain_pkce = stored.allow_plain_pkce;
         settings.introspect_any_token = stored.introspect_any_token;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::host::{RateLimit, SystemRng, Throttled};
+    use crate::jose::KeySet;
+    use crate::store::{MemoryStore, MemoryUsers};
+    use crate::Config;
+
+    /// Records what is reserved and settled; refuses registrations once `refuse` is set.
+    #[derive(Default)]
+    struct Recorder {
+        log: Mutex<Vec<String>>,
+        refuse: Mutex<bool>,
+    }
+
+    impl RateLimit for Recorder {
+        fn reserve(&self, attempt: &Attempt<'_>) -> Result<(), Throttled> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("reserve {attempt:?}"));
+            match *self.refuse.lock().unwrap() {
+                true => Err(Throttled {
+                    retry_after: Duration::from_millis(2500),
+                }),
+                false => Ok(()),
+            }
+        }
+        fn settle(&self, attempt: &Attempt<'_>, outcome: Outcome) {
+            let line = format!("settle {attempt:?} {outcome:?}");
+            self.log.lock().unwrap().push(line);
+        }
+    }
+
+    fn provider(policy: RegistrationPolicy) -> (Provider<MemoryStore, MemoryUsers>, Arc<Recorder>) {
+        let mut config = Config::new("https://id.example").unwrap();
+        config.registration = policy;
+        let keys = KeySet::generate(&SystemRng::new()).unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let provider = Provider::new(config, keys, MemoryStore::new(), MemoryUsers::new())
+            .with_rate_limit(recorder.clone());
+        (provider, recorder)
+    }
+
+    fn post(body: &[u8]) -> HttpRequest<'_> {
+        HttpRequest::new(Method::Post)
+            .header("content-type", b"application/json")
+            .remote_addr("192.0.2.7".parse().ok())
+            .body(body)
+    }
+
+    const GOOD: &[u8] = br#"{"redirect_uris": ["https://rp.example/cb"]}"#;
+    const BAD: &[u8] = br#"{"redirect_uris": ["http://rp.example/cb"]}"#;
+
+    #[tokio::test]
+    async fn open_registration_is_reserved_per_source_and_settled() {
+        let (provider, recorder) = provider(RegistrationPolicy::Open);
+        assert_eq!(provider.register(&post(GOOD)).await.status, 201);
+        assert_eq!(provider.register(&post(BAD)).await.status, 400);
+        let get = HttpRequest::new(Method::Get).remote_addr("192.0.2.7".parse().ok());
+        assert_eq!(provider.register(&get).await.status, 405);
+        let source = "Registration { source: Some(192.0.2.7) }";
+        assert_eq!(
+            *recorder.log.lock().unwrap(),
+            [
+                format!("reserve {source}"),
+                format!("settle {source} Succeeded"),
+                format!("reserve {source}"),
+                format!("settle {source} Failed"),
+            ]
+        );
+
+        // Refused before the body is read (an unparsable body is not even looked at).
+        *recorder.refuse.lock().unwrap() = true;
+        let refused = provider.register(&post(b"not json")).await;
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.header("retry-after"), Some("3"));
+        let body: Value = serde_json::from_slice(&refused.body).unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert_eq!(recorder.log.lock().unwrap().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn an_initial_access_token_holder_is_not_limited() {
+        let hash = SecretHash::of("initial-token");
+        let (provider, recorder) = provider(RegistrationPolicy::InitialAccessToken(hash));
+        *recorder.refuse.lock().unwrap() = true;
+        let req = post(GOOD).header("authorization", b"Bearer initial-token");
+        assert_eq!(provider.register(&req).await.status, 201);
+        assert_eq!(provider.register(&post(GOOD)).await.status, 401);
+        assert!(recorder.log.lock().unwrap().is_empty());
     }
 }

@@ -19,6 +19,19 @@ const MAX_DESCRIPTION: usize = 4096;
 /// Most entries in a list field.
 const MAX_LIST: usize = 64;
 
+// Dynamic registration is open to anyone when the host opens it, so what one registration
+// (RFC 7591, or an RFC 7592 update) may hold is capped further; see `validate`.
+/// Most redirect URIs, and most post-logout redirect URIs, of a registration.
+const REG_MAX_URIS: usize = 16;
+/// Longest URI of a registration (redirect, post-logout and logo URIs), in bytes.
+const REG_MAX_URI_LEN: usize = 512;
+/// Longest `description` of a registration, in characters.
+const REG_MAX_DESCRIPTION: usize = 1024;
+/// Longest `scope` of a registration, in bytes.
+const REG_MAX_SCOPE: usize = 1024;
+/// Most bytes of the unknown members a registration keeps (names and compact JSON values).
+const REG_MAX_EXTRAS: usize = 4096;
+
 /// A metadata field was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataError {
@@ -152,6 +165,26 @@ const REGISTRATION_KNOWN: [&str; 11] = [
 
 /// Validate metadata into settings.
 ///
+/// Both APIs cap a name at 256 characters, a description at 4,096, a list at 64 entries and
+/// any URI at 2,048 bytes ([`MAX_REDIRECT_URI_LEN`](super::redirect::MAX_REDIRECT_URI_LEN)).
+/// A dynamic registration ([`MetadataSource::Registration`]), which anyone may send while
+/// registration is open, is capped further, each cap refused as `invalid_client_metadata`
+/// naming its field (`invalid_redirect_uri` for a redirect URI):
+///
+/// | field | at most |
+/// |---|---|
+/// | `client_name` | 256 characters (1 KiB of UTF-8) |
+/// | `description` | 1,024 characters (4 KiB) |
+/// | `redirect_uris`, `post_logout_redirect_uris` | 16 entries each, each 512 bytes (16 KiB in all) |
+/// | `logo_uri`, `logo_dark_mode_uri` | 512 bytes each (1 KiB) |
+/// | `scope` | 1,024 bytes |
+/// | unknown members (kept and echoed: `contacts`, `jwks`, …) | 64 members, 4,096 bytes of names and compact JSON |
+///
+/// so one registration stores at most about 27 KiB of text whatever the body limit, plus its
+/// fixed fields (ids, the secret and registration token hashes, dates, grant and response
+/// types: well under 1 KiB). The management API is the administrator's and keeps only the
+/// shared caps (and the body limit).
+///
 /// ```
 /// use opkit::client::{validate, MetadataErrorKind, MetadataSource};
 /// let json = serde_json::json!({
@@ -173,6 +206,10 @@ pub fn validate(
     password_grant_enabled: bool,
 ) -> Result<ClientSettings, MetadataError> {
     let management = source == MetadataSource::Management;
+    let (max_uris, max_uri_len) = match management {
+        true => (MAX_LIST, super::redirect::MAX_REDIRECT_URI_LEN),
+        false => (REG_MAX_URIS, REG_MAX_URI_LEN),
+    };
     let name_field = if management { "name" } else { "client_name" };
     let name = match opt_string(doc, name_field)? {
         Some(n) => n,
@@ -222,12 +259,18 @@ pub fn validate(
         ));
     }
 
-    let redirect_uris = match opt_string_list(doc, "redirect_uris")? {
+    let redirect_uris = match opt_string_list(doc, "redirect_uris", max_uris)? {
         Some(list) => list,
         None if management => return Err(MetadataError::missing("redirect_uris")),
         None => Vec::new(),
     };
     for uri in &redirect_uris {
+        if uri.len() > max_uri_len {
+            return Err(MetadataError::redirect_uri(format!(
+                "a redirect URI has at most {max_uri_len} bytes: {}",
+                shorten(uri)
+            )));
+        }
         validate_redirect_uri(uri)
             .map_err(|e| MetadataError::redirect_uri(format!("{e}: {}", shorten(uri))))?;
     }
@@ -241,8 +284,9 @@ pub fn validate(
     }
 
     let post_logout_redirect_uris =
-        opt_string_list(doc, "post_logout_redirect_uris")?.unwrap_or_default();
+        opt_string_list(doc, "post_logout_redirect_uris", max_uris)?.unwrap_or_default();
     for uri in &post_logout_redirect_uris {
+        check_len("post_logout_redirect_uris", uri, max_uri_len)?;
         validate_redirect_uri(uri).map_err(|e| {
             MetadataError::invalid(
                 "post_logout_redirect_uris",
@@ -252,7 +296,7 @@ pub fn validate(
     }
 
     let allowed_scopes = if management {
-        match opt_string_list(doc, "allowed_scopes")? {
+        match opt_string_list(doc, "allowed_scopes", MAX_LIST)? {
             Some(list) => {
                 let mut scopes = Scopes::new();
                 for value in &list {
@@ -275,6 +319,7 @@ pub fn validate(
     } else {
         match opt_string(doc, "scope")? {
             Some(s) => {
+                check_len("scope", &s, REG_MAX_SCOPE)?;
                 Scopes::parse(&s).map_err(|_| MetadataError::invalid("scope", "malformed scope"))?
             }
             None => default_scopes(),
@@ -284,22 +329,26 @@ pub fn validate(
     // Browsers at these origins may call the token endpoint with this client's credentials
     // flow: an administrator's decision, which dynamic registration cannot make.
     let allowed_origins = match management {
-        true => opt_string_list(doc, "allowed_origins")?.unwrap_or_default(),
+        true => opt_string_list(doc, "allowed_origins", MAX_LIST)?.unwrap_or_default(),
         false => Vec::new(),
     };
     for origin in &allowed_origins {
         validate_origin(origin)?;
     }
-    let logo_uri = opt_web_uri(doc, "logo_uri")?;
-    let logo_dark_mode_uri = opt_web_uri(doc, "logo_dark_mode_uri")?;
+    let logo_uri = opt_web_uri(doc, "logo_uri", max_uri_len)?;
+    let logo_dark_mode_uri = opt_web_uri(doc, "logo_dark_mode_uri", max_uri_len)?;
     let description = opt_string(doc, "description")?;
+    let max_description = match management {
+        true => MAX_DESCRIPTION,
+        false => REG_MAX_DESCRIPTION,
+    };
     if description
         .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+        .is_some_and(|d| d.chars().count() > max_description)
     {
         return Err(MetadataError::invalid(
             "description",
-            format!("at most {MAX_DESCRIPTION} characters"),
+            format!("at most {max_description} characters"),
         ));
     }
     // PKCE is required unless the administrator exempts a confidential client; dynamically
@@ -396,7 +445,7 @@ fn grants_and_responses(
     management: bool,
     password_grant_enabled: bool,
 ) -> Result<(Vec<GrantType>, Vec<ResponseType>), MetadataError> {
-    let grants = match opt_string_list(doc, "grant_types")? {
+    let grants = match opt_string_list(doc, "grant_types", MAX_LIST)? {
         None => None,
         Some(list) => {
             let mut out = Vec::new();
@@ -421,7 +470,7 @@ fn grants_and_responses(
             Some(out)
         }
     };
-    let responses = match opt_string_list(doc, "response_types")? {
+    let responses = match opt_string_list(doc, "response_types", MAX_LIST)? {
         None => None,
         Some(list) => {
             let mut out = Vec::new();
@@ -553,6 +602,7 @@ fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Valu
         }
     }
     let mut extras = BTreeMap::new();
+    let mut extras_len = 0usize;
     for (key, value) in doc {
         let key_str = key.as_str();
         // Settings only an administrator may make are neither applied nor kept (and so not
@@ -564,6 +614,18 @@ fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Valu
         if !REGISTRATION_KNOWN.contains(&key_str) && !READ_ONLY.contains(&key_str) {
             if extras.len() == MAX_LIST {
                 return Err(MetadataError::invalid(key, "too many metadata members"));
+            }
+            extras_len = extras_len
+                .saturating_add(key.len())
+                .saturating_add(json_len(value));
+            if extras_len > REG_MAX_EXTRAS {
+                return Err(MetadataError::invalid(
+                    key,
+                    format!(
+                        "the members this provider does not use hold at most {REG_MAX_EXTRAS} \
+                         bytes in all"
+                    ),
+                ));
             }
             extras.insert(key.clone(), value.clone());
         }
@@ -612,17 +674,19 @@ fn opt_string(doc: &Map<String, Value>, field: &str) -> Result<Option<String>, M
     }
 }
 
+/// A list of at most `max` strings (duplicates dropped).
 fn opt_string_list(
     doc: &Map<String, Value>,
     field: &str,
+    max: usize,
 ) -> Result<Option<Vec<String>>, MetadataError> {
     match doc.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => {
-            if items.len() > MAX_LIST {
+            if items.len() > max {
                 return Err(MetadataError::invalid(
                     field,
-                    format!("at most {MAX_LIST} entries"),
+                    format!("at most {max} entries"),
                 ));
             }
             let mut out: Vec<String> = Vec::with_capacity(items.len());
@@ -640,13 +704,48 @@ fn opt_string_list(
     }
 }
 
-fn opt_web_uri(doc: &Map<String, Value>, field: &str) -> Result<Option<String>, MetadataError> {
+fn opt_web_uri(
+    doc: &Map<String, Value>,
+    field: &str,
+    max_len: usize,
+) -> Result<Option<String>, MetadataError> {
     let value = opt_string(doc, field)?;
     if let Some(uri) = &value {
+        check_len(field, uri, max_len)?;
         validate_web_uri(uri)
             .map_err(|e| MetadataError::invalid(field, format!("{e}: {}", shorten(uri))))?;
     }
     Ok(value)
+}
+
+/// Refuse a value of `field` longer than `max` bytes.
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), MetadataError> {
+    if value.len() > max {
+        return Err(MetadataError::invalid(
+            field,
+            format!("at most {max} bytes: {}", shorten(value)),
+        ));
+    }
+    Ok(())
+}
+
+/// The length of `value` as compact JSON, counted without building it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 fn shorten(s: &str) -> String {
@@ -771,6 +870,79 @@ mod tests {
         let err = reg(json!({"redirect_uris": ["https://rp.example/cb"], "id_token_encrypted_response_alg": "RSA-OAEP"})).unwrap_err();
         assert_eq!(err.field, "id_token_encrypted_response_alg");
         assert_ne!(err.kind, MetadataErrorKind::InvalidRedirectUri);
+    }
+
+    #[test]
+    fn a_registration_stays_small() {
+        let uri = |len: usize| format!("https://rp.example/{}", "a".repeat(len - 19));
+        let ok = |v: Value| {
+            reg(v.clone()).unwrap_or_else(|e| panic!("{v} refused: {e}"));
+        };
+        let refused = |v: Value, field: &str, kind: MetadataErrorKind| {
+            let err = reg(v.clone()).unwrap_err();
+            assert_eq!((err.field.as_str(), err.kind), (field, kind), "{v}");
+        };
+        let invalid = MetadataErrorKind::InvalidValue;
+        // At the caps (a scope value has at most 128 bytes).
+        let scope_of_1024_bytes = (0..8)
+            .map(|i| format!("{i}{}", "s".repeat(if i == 0 { 127 } else { 126 })))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(scope_of_1024_bytes.len(), 1024);
+        let uris: Vec<String> = (0..16).map(|i| format!("{}{i:02}", uri(510))).collect();
+        ok(json!({
+            "redirect_uris": uris,
+            "post_logout_redirect_uris": uris,
+            "logo_uri": uri(512),
+            "description": "é".repeat(1024),
+            "scope": scope_of_1024_bytes,
+            "contacts": ["x".repeat(4096 - 8 - 4)],
+        }));
+        // One past each.
+        let small = json!({"redirect_uris": ["https://rp.example/cb"]});
+        let with = |field: &str, value: Value| {
+            let mut v = small.clone();
+            v[field] = value;
+            v
+        };
+        let seventeen: Vec<String> = (0..17).map(|i| format!("https://rp.example/{i}")).collect();
+        refused(
+            with("redirect_uris", json!(seventeen)),
+            "redirect_uris",
+            invalid,
+        );
+        refused(
+            with("redirect_uris", json!([uri(513)])),
+            "redirect_uris",
+            MetadataErrorKind::InvalidRedirectUri,
+        );
+        let field = "post_logout_redirect_uris";
+        refused(with(field, json!(seventeen)), field, invalid);
+        refused(with(field, json!([uri(513)])), field, invalid);
+        refused(with("logo_uri", json!(uri(513))), "logo_uri", invalid);
+        refused(
+            with("description", json!("d".repeat(1025))),
+            "description",
+            invalid,
+        );
+        refused(with("scope", json!("s".repeat(1025))), "scope", invalid);
+        refused(
+            with("contacts", json!(["x".repeat(4096 - 8 - 3)])),
+            "contacts",
+            invalid,
+        );
+        // Many small unknown members add up.
+        let mut many = small.clone();
+        for i in 0..40 {
+            many[format!("m{i:02}")] = json!("v".repeat(100));
+        }
+        assert_eq!(reg(many).unwrap_err().kind, invalid);
+        // The administrator's API keeps its own, larger caps.
+        let mut v = base();
+        v["redirect_uris"] = json!(seventeen);
+        v["description"] = json!("d".repeat(4096));
+        v["logo_uri"] = json!(uri(2048));
+        assert!(mgmt(v).is_ok());
     }
 
     #[test]

@@ -2,7 +2,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// A credential check the provider is about to make.
+/// Something the provider (or the host) is about to do for a caller who may be anonymous: check
+/// a credential, or create something that is kept for the caller (a client, a pending login
+/// page). A [`RateLimit`] decides which it counts; one that does not know a variant lets it
+/// through (the enum is `#[non_exhaustive]`, so match with a `_` arm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Attempt<'a> {
@@ -19,16 +22,41 @@ pub enum Attempt<'a> {
         /// The `client_id` as sent.
         client_id: &'a str,
     },
+    /// An RFC 7591 dynamic registration while registration is
+    /// [open](crate::config::RegistrationPolicy::Open), reserved by
+    /// [`Provider::register`](crate::Provider::register) after the policy check and before the
+    /// document is read, and settled [`Succeeded`](Outcome::Succeeded) when the client was
+    /// stored, [`Failed`](Outcome::Failed) when the request was refused (a wrong document) and
+    /// [`NotChecked`](Outcome::NotChecked) when the store failed. A caller holding the
+    /// [initial access token](crate::config::RegistrationPolicy::InitialAccessToken) is trusted
+    /// and never limited, so this is not reserved for it; RFC 7592 updates through a
+    /// registration access token are not limited either (they replace a client, they do not add
+    /// one).
+    Registration {
+        /// Where the request comes from, as the host knows it; `None` when unknown.
+        source: Option<IpAddr>,
+    },
+    /// A host is about to keep a pending step for a browser: a login or consent page of the
+    /// authorization endpoint, held until it expires (the `opkit-axum` kit reserves this before
+    /// it shows such a page, so that one source cannot fill the store of pending steps).
+    /// Settled [`Succeeded`](Outcome::Succeeded) when the step was kept,
+    /// [`NotChecked`](Outcome::NotChecked) when it could not be (and the page was not shown).
+    PendingStep {
+        /// Where the request comes from, as the host knows it; `None` when unknown.
+        source: Option<IpAddr>,
+    },
 }
 
-/// How a reserved check ended (see [`RateLimit::settle`]).
+/// How a reserved [`Attempt`] ended (see [`RateLimit::settle`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The credential was right.
+    /// The credential was right; or what was to be created was created.
     Succeeded,
-    /// The credential was wrong (or the user unknown).
+    /// The credential was wrong (or the user unknown); or the request was refused (a wrong
+    /// registration document) and nothing was created.
     Failed,
-    /// The check could not be made (the user store failed): neither right nor wrong.
+    /// The check could not be made, or nothing could be created (a store failed): neither the
+    /// caller's success nor its fault.
     NotChecked,
 }
 
@@ -69,10 +97,12 @@ impl fmt::Display for Throttled {
 
 impl std::error::Error for Throttled {}
 
-/// The host's rate limiter for credential checks: brute force against passwords (and, if the
-/// host wants, client secrets) is throttled here.
+/// The host's rate limiter for credential checks and for what anonymous callers may create:
+/// brute force against passwords (and, if the host wants, client secrets) is throttled here,
+/// and so are dynamic registrations ([`Attempt::Registration`]) and the pending login pages a
+/// host keeps ([`Attempt::PendingStep`]), each a quota per source.
 ///
-/// Every check is first [reserved](Self::reserve), *before* the expensive comparison, and the
+/// Every attempt is first [reserved](Self::reserve), *before* the expensive work, and the
 /// reservation is what the limiter counts: it must decide and count in one atomic step, so that
 /// any number of parallel attempts get no more real checks than the budget allows. Each
 /// granted reservation is then [settled](Self::settle) exactly once with its [`Outcome`].
@@ -120,8 +150,8 @@ pub trait RateLimit: Send + Sync {
     fn settle(&self, attempt: &Attempt<'_>, outcome: Outcome);
 }
 
-/// No limits (the default). Hosts exposing the password grant or a login page to the internet
-/// should install a real limiter (the `opkit-axum` kit does).
+/// No limits (the default). Hosts exposing the password grant, a login page or open
+/// registration to the internet should install a real limiter (the `opkit-axum` kit does).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoRateLimit;
 
@@ -137,6 +167,8 @@ impl fmt::Display for Attempt<'_> {
         match self {
             Attempt::Password { .. } => f.write_str("password check"),
             Attempt::ClientSecret { .. } => f.write_str("client secret check"),
+            Attempt::Registration { .. } => f.write_str("client registration"),
+            Attempt::PendingStep { .. } => f.write_str("login or consent page"),
         }
     }
 }

@@ -148,8 +148,10 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
         self
     }
 
-    /// Throttle password and client secret checks with `limiter` (default: [`Limiter`]). The
-    /// login page and the password grant share it.
+    /// Throttle password and client secret checks, and limit open registrations and login
+    /// pages per source, with `limiter` (default: [`Limiter`] with its default
+    /// [`Policy`](crate::limiter::Policy); give `Limiter::with_policy` to tune it). The login
+    /// page and the password grant share it.
     pub fn rate_limit(mut self, limiter: Arc<dyn RateLimit>) -> Self {
         self.limiter = Some(limiter);
         self

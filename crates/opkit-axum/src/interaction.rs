@@ -5,6 +5,15 @@
 //! core's expiry ([`LoginStep::expires_at`]), bound to the browser that opened it and protected by
 //! a CSRF token. The page's form posts to `/interaction/{id}/login` or `/interaction/{id}/consent`;
 //! the step is taken out (single use), checked, and consumed by its transition.
+//!
+//! Anyone can open a login page, and each is held until it expires, so each page is first
+//! reserved with the rate limiter per source ([`Attempt::PendingStep`]; the kit's
+//! [`Limiter`](crate::Limiter) allows 120 per 10 minutes by default): a source opening pages in
+//! a loop gets `429` with `Retry-After` instead of evicting other users' pending logins.
+//!
+//! There is no cap per browser binding: the binding cookie is the caller's to send, and one
+//! flooding the endpoint simply sends none and gets a new binding with every page, so such a cap
+//! would bound only well-behaved browsers (and the store has no count of steps by binding).
 
 use std::sync::Arc;
 
@@ -14,7 +23,7 @@ use opkit::host::{Attempt, Event, Outcome, SignInVia};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
-use opkit::{AuthorizeOutcome, ConsentDecision, PendingAuthorization};
+use opkit::{AuthorizeOutcome, ConsentDecision, Error, ErrorKind, PendingAuthorization};
 use opkit::{ConsentStep, LoginStep};
 use time::OffsetDateTime;
 
@@ -98,8 +107,34 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         }
     }
 
-    /// Keep `step` under a new id, bound to this browser, and render its page.
+    /// Keep `step` under a new id, bound to this browser, and render its page; first reserved
+    /// with the limiter as [`Attempt::PendingStep`] of the request's source. The pending store
+    /// makes room by evicting the step expiring soonest, so without a quota per source one
+    /// source opening pages in a loop would evict every other user's login. A refusal is the
+    /// `429` message page with `Retry-After`.
     async fn show(
+        &self,
+        incoming: &Incoming,
+        step: PendingStep,
+        username: &str,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let attempt = Attempt::PendingStep {
+            source: incoming.remote_addr(),
+        };
+        if let Err(throttled) = self.limiter.reserve(&attempt) {
+            let err = Error::new(ErrorKind::RateLimited(throttled));
+            return Err(self.refused(MessageKind::Busy, &err));
+        }
+        let shown = self.keep_and_render(incoming, step, username).await;
+        let outcome = match shown {
+            Ok(_) => Outcome::Succeeded,
+            Err(_) => Outcome::NotChecked,
+        };
+        self.limiter.settle(&attempt, outcome);
+        shown
+    }
+
+    async fn keep_and_render(
         &self,
         incoming: &Incoming,
         step: PendingStep,

@@ -1,5 +1,6 @@
 //! The kit's default [`RateLimit`], in-process: password checks (login page and password grant)
-//! are throttled with a delay that grows, never a lock.
+//! are throttled with a delay that grows, never a lock; what anonymous callers may create
+//! (dynamic registrations, pending login pages) has a [quota](#quotas) per source.
 //!
 //! # Policy
 //!
@@ -39,8 +40,46 @@
 //! which is public (it is in every authorization URL), would let anyone shut a client out of
 //! the token, revocation and introspection endpoints with a few wrong secrets.
 //!
-//! Memory is bounded: at most 100 000 keys are tracked; when full (after dropping forgotten
-//! ones) new keys are not counted.
+//! # Quotas
+//!
+//! Two things anonymous callers make the provider hold are a quota per source (one IPv4 address
+//! or IPv6 /64):
+//!
+//! * dynamic registrations ([`Attempt::Registration`], only while registration is open; an
+//!   initial access token holder is not limited): [`Policy::registrations_per_source`], by
+//!   default 20 per hour;
+//! * login and consent pages ([`Attempt::PendingStep`]), each a pending step the kit holds
+//!   until it expires (10 minutes by default): [`Policy::pending_steps_per_source`], by default
+//!   120 per 10 minutes. The pending store has a cap and, when full, evicts the step expiring
+//!   soonest; without this quota one source opening pages in a loop would evict every other
+//!   user's login. With it, a source holds at most about 240 live steps (a full bucket, then
+//!   its refill while the first ones live), so it takes some 80 sources to fill the default
+//!   store of 20,000. A refused page is answered `429` with `Retry-After` on the kit's message
+//!   page; a user sharing the flooder's address (NAT) shares its quota.
+//!
+//! A quota is a bucket of `limit` tokens that refills evenly, one token every `per / limit`: a
+//! source may register 20 clients at once, then one every 3 minutes, and open 120 login pages
+//! at once, then one every 5 seconds. A refusal is answered `429` with `Retry-After` the time
+//! until the next token, rounded up to a second; it is not counted. Only what was created keeps
+//! its token: a registration refused for its document, or lost to a store failure, gives it
+//! back, so a mistaken client does not spend the quota. Over any long run a source gets at
+//! most `limit` per `per`, and `2 × limit` in the worst single `per` (a full bucket, then its
+//! refill). A quota of `limit: 0` refuses every attempt.
+//!
+//! A quota per source bounds what one address can do, not what many can: whoever holds many
+//! addresses (an IPv6 /48 is 65,536 sources) gets a quota for each. A host opening
+//! registration to the internet should prefer an initial access token.
+//!
+//! When the host does not know the source (`source: None`: a server that does not give the kit
+//! the peer address), all unknown sources share one registration quota, so open registration
+//! stays bounded; pending steps are then not limited (one quota for every unknown caller would
+//! refuse everyone's login once spent), and only the pending store's cap bounds them.
+//!
+//! Memory is bounded: at most 100 000 password keys and 100 000 quota keys are tracked. When
+//! the password keys are full (after dropping forgotten ones) new keys are not counted; when the
+//! quota keys are full (after dropping those whose bucket is full again, at most once a second)
+//! new sources share one quota of each kind, so spreading over more addresses than that does
+//! not escape the limit.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -78,6 +117,10 @@ pub struct Policy {
     pub max_delay: Duration,
     /// How long after its last delay has passed a key is forgotten.
     pub forget_after: Duration,
+    /// Dynamic registrations per source while registration is open (default 20 per hour).
+    pub registrations_per_source: Quota,
+    /// Login and consent pages (pending steps) per source (default 120 per 10 minutes).
+    pub pending_steps_per_source: Quota,
 }
 
 impl Default for Policy {
@@ -89,7 +132,41 @@ impl Default for Policy {
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(15 * 60),
+            registrations_per_source: Quota::new(20, Duration::from_secs(60 * 60)),
+            pending_steps_per_source: Quota::new(120, Duration::from_secs(10 * 60)),
         }
+    }
+}
+
+/// A quota: `limit` at once, then one more every `per / limit` (a bucket of `limit` tokens
+/// refilled evenly over `per`; see the [module docs](self#quotas)).
+///
+/// ```
+/// use std::time::Duration;
+/// use opkit_axum::limiter::{Policy, Quota};
+/// let policy = Policy {
+///     registrations_per_source: Quota::new(5, Duration::from_secs(24 * 60 * 60)),
+///     ..Default::default()
+/// };
+/// assert_eq!(policy.registrations_per_source.limit, 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// How many at once (a full bucket); `0` refuses every attempt.
+    pub limit: u32,
+    /// How long an empty bucket takes to fill again.
+    pub per: Duration,
+}
+
+impl Quota {
+    /// `limit` at once, refilled over `per`.
+    pub const fn new(limit: u32, per: Duration) -> Self {
+        Quota { limit, per }
+    }
+
+    /// The time one token stands for.
+    fn interval(&self) -> Duration {
+        self.per / self.limit.max(1)
     }
 }
 
@@ -103,7 +180,8 @@ impl Policy {
     }
 }
 
-/// Password check budgets (the kit installs one unless the host gives its own).
+/// Password check budgets and quotas per source (the kit installs one unless the host gives its
+/// own).
 ///
 /// ```
 /// use opkit::host::{Attempt, Outcome, RateLimit};
@@ -119,6 +197,49 @@ impl Policy {
 pub struct Limiter {
     policy: Policy,
     keys: Mutex<HashMap<Key, Budget>>,
+    quotas: Mutex<Quotas>,
+}
+
+/// The quota keys, and when a full table may next be swept of forgotten keys (at most once a
+/// second, so that a flood of new sources does not make every request scan the table).
+#[derive(Debug, Default)]
+struct Quotas {
+    debts: HashMap<QuotaKey, Debt>,
+    next_sweep: Option<Instant>,
+}
+
+/// What a quota limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum QuotaKind {
+    Registration,
+    PendingStep,
+}
+
+/// Whose quota: one source's, or the one shared by unknown sources (and by new sources once
+/// [`MAX_KEYS`] are tracked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Holder {
+    Source(Source),
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct QuotaKey(QuotaKind, Holder);
+
+/// How much of a quota's `per` is spent (each token held is `per / limit` of it), as of `at`;
+/// it drains with time.
+#[derive(Debug, Clone, Copy)]
+struct Debt {
+    owed: Duration,
+    at: Instant,
+}
+
+impl Debt {
+    /// What is still owed at `now`; zero means the bucket is full (the key can be forgotten).
+    fn owed(&self, now: Instant) -> Duration {
+        self.owed
+            .saturating_sub(now.saturating_duration_since(self.at))
+    }
 }
 
 /// What a budget counts.
@@ -167,6 +288,7 @@ impl std::fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("policy", &self.policy)
             .field("tracked", &self.lock().len())
+            .field("quotas", &self.lock_quotas().debts.len())
             .finish()
     }
 }
@@ -180,7 +302,7 @@ impl Default for Limiter {
 /// The (cut) username and source of a password attempt; `None` for what is not throttled.
 fn password(attempt: &Attempt<'_>) -> Option<(Box<str>, Option<Source>)> {
     let Attempt::Password { username, source } = attempt else {
-        // Client secrets: not throttled, see the module docs.
+        // Client secrets: not throttled, see the module docs; quotas: see `quota_of`.
         return None;
     };
     let end = (0..=username.len().min(MAX_ID))
@@ -196,6 +318,7 @@ impl Limiter {
         Limiter {
             policy,
             keys: Mutex::new(HashMap::new()),
+            quotas: Mutex::new(Quotas::default()),
         }
     }
 
@@ -208,6 +331,91 @@ impl Limiter {
         self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_quotas(&self) -> MutexGuard<'_, Quotas> {
+        self.quotas.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The quota an attempt counts against and its key (before the [`MAX_KEYS`] fallback);
+    /// `None` for what has no quota.
+    fn quota_of(&self, attempt: &Attempt<'_>) -> Option<(Quota, QuotaKey)> {
+        let (kind, source, quota) = match attempt {
+            Attempt::Registration { source } => (
+                QuotaKind::Registration,
+                source,
+                self.policy.registrations_per_source,
+            ),
+            Attempt::PendingStep { source } => (
+                QuotaKind::PendingStep,
+                source,
+                self.policy.pending_steps_per_source,
+            ),
+            _ => return None,
+        };
+        let holder = match (source, kind) {
+            (Some(ip), _) => Holder::Source(Source::from(*ip)),
+            // Every user's login would share it: not limited (see the module docs).
+            (None, QuotaKind::PendingStep) => return None,
+            (None, QuotaKind::Registration) => Holder::Shared,
+        };
+        Some((quota, QuotaKey(kind, holder)))
+    }
+
+    fn reserve_quota(&self, quota: Quota, key: QuotaKey, now: Instant) -> Result<(), Throttled> {
+        if quota.limit == 0 {
+            return Err(Throttled {
+                retry_after: quota.per,
+            });
+        }
+        let mut guard = self.lock_quotas();
+        let table = &mut *guard;
+        let mut key = key;
+        if !table.debts.contains_key(&key) && table.debts.len() >= MAX_KEYS {
+            if table.next_sweep.is_none_or(|at| now >= at) {
+                table.debts.retain(|_, d| !d.owed(now).is_zero());
+                table.next_sweep = now.checked_add(Duration::from_secs(1));
+            }
+            if table.debts.len() >= MAX_KEYS {
+                key = QuotaKey(key.0, Holder::Shared);
+            }
+        }
+        let quotas = &mut table.debts;
+        let owed = quotas.get(&key).map_or(Duration::ZERO, |d| d.owed(now));
+        let after = owed.saturating_add(quota.interval());
+        if after > quota.per {
+            // The next token is back when `after - per` has drained.
+            return Err(Throttled {
+                retry_after: after - quota.per,
+            });
+        }
+        quotas.insert(
+            key,
+            Debt {
+                owed: after,
+                at: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Give a quota's token back (nothing was created).
+    fn give_back_quota(&self, quota: Quota, key: QuotaKey, now: Instant) {
+        let mut guard = self.lock_quotas();
+        let quotas = &mut guard.debts;
+        // A new source counted in the shared quota (all keys were taken) gives back there.
+        let key = match quotas.contains_key(&key) {
+            true => key,
+            false => QuotaKey(key.0, Holder::Shared),
+        };
+        if let Some(debt) = quotas.get_mut(&key) {
+            let owed = debt.owed(now).saturating_sub(quota.interval());
+            if owed.is_zero() {
+                quotas.remove(&key);
+            } else {
+                *debt = Debt { owed, at: now };
+            }
+        }
+    }
+
     /// Drop forgotten keys.
     pub fn purge(&self) {
         self.purge_at(Instant::now());
@@ -218,6 +426,13 @@ impl Limiter {
         keys.retain(|_, b| !b.forgotten(&self.policy, now));
         if keys.capacity() > 4 * keys.len().max(64) {
             keys.shrink_to_fit();
+        }
+        drop(keys);
+        let mut guard = self.lock_quotas();
+        let quotas = &mut guard.debts;
+        quotas.retain(|_, d| !d.owed(now).is_zero());
+        if quotas.capacity() > 4 * quotas.len().max(64) {
+            quotas.shrink_to_fit();
         }
     }
 
@@ -247,6 +462,9 @@ impl Limiter {
     }
 
     fn reserve_at(&self, attempt: &Attempt<'_>, now: Instant) -> Result<(), Throttled> {
+        if let Some((quota, key)) = self.quota_of(attempt) {
+            return self.reserve_quota(quota, key, now);
+        }
         let Some((user, source)) = password(attempt) else {
             return Ok(());
         };
@@ -290,6 +508,13 @@ impl Limiter {
     }
 
     fn settle_at(&self, attempt: &Attempt<'_>, outcome: Outcome, now: Instant) {
+        if let Some((quota, key)) = self.quota_of(attempt) {
+            // What was created keeps its token; anything else gives it back.
+            if outcome != Outcome::Succeeded {
+                self.give_back_quota(quota, key, now);
+            }
+            return;
+        }
         let Some((user, source)) = password(attempt) else {
             return;
         };
