@@ -605,8 +605,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         let attempt = Attempt::Registration {
             source: req.remote_addr,
         };
-        if let Err(throttled) = self.rate_limit.reserve(&attempt) {
-            return HttpResponse::oauth_error(&ErrorKind::RateLimited(throttled).into());
+        if let Err(err) = self.reserve(&attempt) {
+            return HttpResponse::oauth_error(&err);
         }
         let (resp, outcome) = self.register_document(req).await;
         self.rate_limit.settle(&attempt, outcome);

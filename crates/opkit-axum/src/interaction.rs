@@ -122,6 +122,10 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             source: incoming.remote_addr(),
         };
         if let Err(throttled) = self.limiter.reserve(&attempt) {
+            self.provider.emit(&Event::Throttled {
+                attempt,
+                retry_after: throttled.retry_after,
+            });
             let err = Error::new(ErrorKind::RateLimited(throttled));
             return Err(self.refused(MessageKind::Busy, &err));
         }

@@ -101,13 +101,17 @@ pub(crate) fn attempt_name(attempt: &Attempt<'_>) -> &'static str {
     match attempt {
         Attempt::Password { .. } => "password",
         Attempt::ClientSecret { .. } => "client_secret",
+        Attempt::Registration { .. } => "registration",
+        Attempt::PendingStep { .. } => "pending_step",
         _ => "other",
     }
 }
 
 fn attempt_source(attempt: &Attempt<'_>) -> Option<std::net::IpAddr> {
     match attempt {
-        Attempt::Password { source, .. } => *source,
+        Attempt::Password { source, .. }
+        | Attempt::Registration { source }
+        | Attempt::PendingStep { source } => *source,
         _ => None,
     }
 }
