@@ -14,8 +14,9 @@ use crate::kit::Kit;
 /// How long the store may take to answer the readiness probe.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A `client_id` no client can have (ids are printable ASCII), looked up to reach the store.
-const PROBE_CLIENT_ID: &str = "\u{0}opkit-readiness";
+/// A `client_id` looked up to reach the store (only whether the store answers matters; the
+/// space keeps it from being a `client_id` the kit would create).
+const PROBE_CLIENT_ID: &str = "opkit readiness probe";
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
     (
