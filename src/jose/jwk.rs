@@ -338,6 +338,8 @@ pub struct VerifyingKey {
     alg: Algorithm,
     kid: Option<String>,
     inner: Inner,
+    /// Refuse high-S ES256 signatures (the key is one of ours, which signs low-S only).
+    low_s_only: bool,
 }
 
 #[derive(Clone)]
@@ -456,7 +458,14 @@ impl VerifyingKey {
             alg,
             kid: jwk.kid.clone(),
             inner,
+            low_s_only: false,
         })
+    }
+
+    /// This key refuses high-S ES256 signatures (for the keys opkit signs with).
+    pub(crate) fn low_s_only(mut self) -> VerifyingKey {
+        self.low_s_only = true;
+        self
     }
 
     /// The algorithm this key verifies: ES256 for EC P-256 keys, RS256 for RSA keys.
@@ -475,13 +484,20 @@ impl VerifyingKey {
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`).
     ///
     /// ES256 signatures must be the 64-byte `R || S` form of RFC 7518 section 3.4; RS256 is
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    /// RSASSA-PKCS1-v1_5 with SHA-256. The verifying key of one of opkit's own
+    /// [`SigningKey`](crate::jose::SigningKey)s also refuses an ES256 signature whose `S` is in
+    /// the upper half of the group order: opkit signs only in the lower half, so the upper one
+    /// is a malleated twin. Keys from a JWK accept both halves, as RFC 7518 does (other
+    /// signers, RFC 7515's own example among them, produce either).
     ///
     /// # Errors
     ///
     /// [`JwsError::BadSignature`] when the signature does not verify.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), JwsError> {
         let ok = match &self.inner {
+            Inner::Ec(_) if self.low_s_only && super::low_s::is_high_s(signature) => {
+                return Err(JwsError::BadSignature)
+            }
             Inner::Ec(key) => key.verify(message, signature),
             Inner::Rsa(key) => key.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature),
         };

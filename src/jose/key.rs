@@ -710,8 +710,10 @@ impl SigningKey {
         signature_len: usize,
         rng: SystemRandom,
     ) -> Result<SigningKey, KeyError> {
+        // opkit signs low-S only, so a high-S signature under its own key is a malleated twin.
         let verifying_key = VerifyingKey::from_jwk(&public_jwk)
-            .map_err(|_| KeyError::InvalidKey("public key rejected for verification"))?;
+            .map_err(|_| KeyError::InvalidKey("public key rejected for verification"))?
+            .low_s_only();
         Ok(SigningKey {
             header_jwt: encode_header(alg, "JWT", &kid)?,
             header_at_jwt: encode_header(alg, "at+jwt", &kid)?,
@@ -796,6 +798,7 @@ impl SigningKey {
                     return Err(KeyError::Signing);
                 }
                 out.copy_from_slice(sig);
+                super::low_s::normalize(out);
             }
             Pair::Rsa(pair) => pair
                 .sign(&RSA_PKCS1_SHA256, &self.rng, message, out)

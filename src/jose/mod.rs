@@ -16,6 +16,7 @@ mod jwk;
 mod jws;
 mod key;
 mod keyset;
+mod low_s;
 
 pub use alg::{Algorithm, UnsupportedAlgorithm};
 pub use jwk::{parse_jwks, JwkError, Jwks, PublicJwk, VerifyingKey, MAX_JWKS_KEYS, MAX_JWKS_LEN};
