@@ -14,24 +14,37 @@
 //!   sleeping thread on another core costs several microseconds, this is about 20% more
 //!   requests per second. A lone request waits for nothing: its task is polled again at once.
 //!
-//! Each connection is served by hyper's HTTP/1.1 server with a header read timeout
-//! ([`ServeOptions::header_read_timeout`]), so a connection that drips its request head or sits
-//! idle between requests does not hold a socket for ever.
+//! Each connection is served by hyper's HTTP/1.1 server and watched, so that no peer holds a
+//! socket for ever (all in [`ServeOptions`], with their defaults):
+//!
+//! - a request head must arrive within [`ServeOptions::header_read_timeout`] of the
+//!   connection opening, or of the first byte of a later request;
+//! - a keep-alive connection idle after a response is closed after
+//!   [`ServeOptions::idle_timeout`].
+//!
+//! These timers are the kit's own, not hyper's `header_read_timeout`: hyper's starts when the
+//! previous response ends, so it bounds the idle wait and the next head together with one
+//! value and cannot tell a connection that idles from one that drips its head. The kit keeps
+//! one timer per connection, moved only when the connection changes from reading a head to
+//! being busy to being idle; nothing is allocated for it per request.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Sleep};
 
 /// Serves `router` on `listener` with `workers` workers (at least one): the caller's task, which
 /// also runs the listener, and `workers - 1` threads, each with a single-threaded runtime of
@@ -61,34 +74,68 @@ pub async fn serve(
     serve_with(listener, router, ServeOptions::new(workers), shutdown).await
 }
 
-/// How [`serve_with`] serves.
+/// How [`serve_with`] serves: the number of workers and the limits that keep a peer from
+/// holding a connection for ever. Every limit has a default, so `ServeOptions::new(workers)`
+/// is a safe start; the builder methods change one each.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use opkit_axum::ServeOptions;
+///
+/// # async fn run(router: axum::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let options = ServeOptions::new(2)
+///     .header_read_timeout(Duration::from_secs(10))
+///     .idle_timeout(Duration::from_secs(90));
+/// opkit_axum::serve_with(listener, router, options, opkit_axum::shutdown_signal()).await
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     workers: usize,
     header_read_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl ServeOptions {
-    /// `workers` workers (at least one), and a header read timeout of
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`].
+    /// `workers` workers (at least one), and every limit at its default:
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`] and [`DEFAULT_IDLE_TIMEOUT`].
     pub fn new(workers: usize) -> Self {
         ServeOptions {
             workers: workers.max(1),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 
     /// Close a connection whose request head has not fully arrived this long after the
-    /// connection opened or its previous response was sent (so an idle keep-alive connection,
-    /// or one that drips its headers, does not hold a socket for ever).
+    /// connection opened (so one that sends nothing, or drips its head, does not hold a
+    /// socket for ever). On a keep-alive connection the time counts from the first byte of
+    /// the next request; the wait for that byte is the [idle timeout](Self::idle_timeout).
+    /// The connection is closed without a response, as a timed-out head gets none.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
     }
+
+    /// Close a keep-alive connection on which no byte of a next request has arrived this long
+    /// after its last response was sent. An idle connection holds a socket; closing it costs
+    /// the client only a new connection.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
 }
 
-/// How long a request head may take to arrive, by default.
+/// How long a request head may take to arrive, by default: 30 s, enough for a slow mobile
+/// link to send a few kilobytes of headers.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a keep-alive connection may sit idle between requests, by default: 75 s, longer
+/// than the 60 s after which common reverse proxies and load balancers drop an idle upstream
+/// connection, so that they, not this server, close it (a server closing first races the
+/// proxy's next request on that connection, which then fails).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// [`serve`] with [`ServeOptions`].
 pub async fn serve_with(
@@ -98,7 +145,10 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let workers = options.workers.max(1);
-    let timeout = options.header_read_timeout;
+    let limits = Limits {
+        header_read: options.header_read_timeout,
+        idle: options.idle_timeout,
+    };
     let (stop, stopped) = watch::channel(false);
     let mut queues = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers - 1);
@@ -114,7 +164,7 @@ pub async fn serve_with(
             incoming,
             router: router.clone(),
             stopped: stopped.clone(),
-            timeout,
+            limits,
         };
         let thread = std::thread::Builder::new()
             .name(format!("opkit-worker-{n}"))
@@ -125,7 +175,7 @@ pub async fn serve_with(
         incoming: first,
         router,
         stopped,
-        timeout,
+        limits,
     };
     let accepting = async move {
         tokio::select! {
@@ -232,23 +282,30 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// The per-connection limits, as a worker needs them.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_read: Duration,
+    idle: Duration,
+}
+
 /// One worker: serves the connections it is handed until told to stop.
 struct Worker {
     incoming: mpsc::UnboundedReceiver<Connection>,
     router: Router,
     stopped: watch::Receiver<bool>,
-    timeout: Duration,
+    limits: Limits,
 }
 
 impl Worker {
-    /// Serve each connection (HTTP/1.1 through hyper, with the header read timeout) until told
+    /// Serve each connection (HTTP/1.1 through hyper, watched by its [`Watchdog`]) until told
     /// to stop; then let busy connections finish their response and wait for them to close.
     async fn run(self) -> io::Result<()> {
         let Worker {
             mut incoming,
             router,
             mut stopped,
-            timeout,
+            limits,
         } = self;
         // Every connection task holds a receiver; `closed()` resolves once all are gone.
         let (live, live_rx) = watch::channel(());
@@ -270,31 +327,51 @@ impl Worker {
                     continue;
                 }
             };
+            let activity = Arc::new(Activity::new());
+            let io = TokioIo::new(Watched {
+                io: Deferred::new(tcp),
+                activity: activity.clone(),
+            });
             // Each request carries its peer's address as axum's `ConnectInfo`, which the kit's
             // adapter reads (the password throttle counts per source).
             let router = TowerToHyperService::new(router.clone());
+            let on_request = activity.clone();
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                on_request.enter(Phase::Busy);
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
-                hyper::service::Service::call(&router, req)
+                let response = hyper::service::Service::call(&router, req);
+                let activity = on_request.clone();
+                async move {
+                    let response = response.await?;
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| Guarded { body, activity }),
+                    )
+                }
             });
             let mut stop = stopped.clone();
             let holds = live_rx.clone();
             tokio::spawn(async move {
+                // The kit's watchdog times heads and idle waits (see the module documentation),
+                // not hyper.
                 let builder = {
                     let mut builder = http1::Builder::new();
-                    builder
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(timeout);
+                    builder.header_read_timeout(None);
                     builder
                 };
-                let conn = builder.serve_connection(TokioIo::new(Deferred::new(tcp)), service);
+                let conn = builder.serve_connection(io, service);
                 let mut conn = std::pin::pin!(conn);
+                let mut watchdog = Watchdog::new(activity, limits);
                 let mut stopping = false;
                 loop {
+                    // Biased, so the watchdog is polled right after the connection and sees each
+                    // change of phase in the same turn.
                     tokio::select! {
-                        // Errors are the peer's (reset, timeout, malformed request): nothing to do.
+                        biased;
+                        // Errors are the peer's (reset, malformed request): nothing to do.
                         _ = conn.as_mut() => break,
+                        // A head or an idle wait took too long: drop (close) the connection.
+                        () = &mut watchdog => break,
                         _ = stop.wait_for(|stop| *stop), if !stopping => {
                             stopping = true;
                             conn.as_mut().graceful_shutdown();
@@ -307,6 +384,233 @@ impl Worker {
         drop(live_rx);
         live.closed().await;
         Ok(())
+    }
+}
+
+/// What a connection is doing, for its [`Watchdog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading a request head: from the connection opening, or from the first byte after an
+    /// idle wait. Limited by the header read timeout.
+    Head = 0,
+    /// From a complete head until the response's body has been handed to hyper: no limit here
+    /// (the handler's time is the host's; the body read has its own timeout).
+    Busy = 1,
+    /// After a response, until the next request's first byte. Limited by the idle timeout;
+    /// each write of the response's bytes starts the wait again, so a slow but reading client
+    /// gets all of it.
+    Idle = 2,
+}
+
+/// A connection's phase and how many times it was entered, shared by the connection's I/O,
+/// its service and its watchdog, which all run in the connection's one task.
+#[derive(Debug)]
+struct Activity {
+    /// The phase in the low two bits; above them a count of changes, so the watchdog sees a
+    /// phase entered again (an idle wait started again by a write).
+    state: AtomicU32,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            state: AtomicU32::new(Phase::Head as u32),
+        }
+    }
+
+    fn state(&self) -> u32 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    fn phase_of(state: u32) -> Phase {
+        match state & 3 {
+            0 => Phase::Head,
+            1 => Phase::Busy,
+            _ => Phase::Idle,
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        Self::phase_of(self.state())
+    }
+
+    /// Enter `phase` (again, if it is the current one).
+    fn enter(&self, phase: Phase) {
+        // One task reads and writes this, so a load and a store are enough.
+        let count = (self.state() >> 2).wrapping_add(1);
+        self.state
+            .store((count << 2) | phase as u32, Ordering::Relaxed);
+    }
+}
+
+/// `now + timeout`, or a time in the far future for a timeout too large to add.
+fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365 * 30)))
+        .unwrap_or(now)
+}
+
+/// Resolves when a connection has spent too long reading a head or idle. It keeps one timer:
+/// when the phase changes it computes the new deadline and moves the timer only to an
+/// earlier time; when the timer fires before the deadline it is moved to the deadline. Being
+/// polled after every poll of the connection (same task) is what lets it see each change.
+struct Watchdog {
+    activity: Arc<Activity>,
+    limits: Limits,
+    /// The state last seen.
+    seen: u32,
+    /// When the current phase's time is up (`None` while busy).
+    deadline: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
+    /// The timer is set (to the deadline or before it).
+    armed: bool,
+}
+
+impl Watchdog {
+    fn new(activity: Arc<Activity>, limits: Limits) -> Self {
+        let deadline = deadline_after(Instant::now(), limits.header_read);
+        Watchdog {
+            seen: activity.state(),
+            activity,
+            limits,
+            deadline: Some(deadline),
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+            armed: true,
+        }
+    }
+}
+
+impl Future for Watchdog {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let state = this.activity.state();
+        if state != this.seen {
+            this.seen = state;
+            let limit = match Activity::phase_of(state) {
+                Phase::Head => Some(this.limits.header_read),
+                Phase::Busy => None,
+                Phase::Idle => Some(this.limits.idle),
+            };
+            this.deadline = limit.map(|limit| deadline_after(Instant::now(), limit));
+            if let Some(deadline) = this.deadline {
+                if !this.armed || deadline < this.timer.deadline() {
+                    this.timer.as_mut().reset(deadline);
+                    this.armed = true;
+                }
+            }
+        }
+        while this.armed {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match this.deadline {
+                None => this.armed = false,
+                Some(deadline) if deadline > this.timer.deadline() => {
+                    this.timer.as_mut().reset(deadline);
+                }
+                Some(_) => return Poll::Ready(()),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// A connection's I/O, telling its [`Activity`] when a next request starts (a byte arrives
+/// while idle) and when a response's bytes leave while idle.
+struct Watched<T> {
+    io: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Watched<T> {
+    fn wrote(&self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) && self.activity.phase() == Phase::Idle {
+            self.activity.enter(Phase::Idle);
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before && self.activity.phase() == Phase::Idle {
+            self.activity.enter(Phase::Head);
+        }
+        read
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(&written);
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(&written);
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A response body that, once hyper is done with it (it is dropped when its last frame has
+/// been taken, or when hyper never needed it), turns the connection idle.
+struct Guarded {
+    body: axum::body::Body,
+    activity: Arc<Activity>,
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.activity.enter(Phase::Idle);
+    }
+}
+
+impl http_body::Body for Guarded {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -414,7 +718,9 @@ mod tests {
         let router = Router::new().route("/", get(|| async { "ok" }));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let options = ServeOptions::new(1).header_read_timeout(Duration::from_millis(300));
+        let options = ServeOptions::new(1)
+            .header_read_timeout(Duration::from_millis(300))
+            .idle_timeout(Duration::from_millis(300));
         tokio::spawn(serve_with(
             listener,
             router,

@@ -1,0 +1,193 @@
+//! Connection hygiene of `opkit_axum::serve_with` over raw TCP: heads, idle keep-alive
+//! connections and request bodies that take too long are cut off; the connection cap holds
+//! new connections back until one closes; accept survives the file-descriptor limit; shutdown
+//! gives up on a busy connection after its deadline.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use axum::Router;
+use opkit_axum::ServeOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `/` answers `ok`, `/echo` answers the request body.
+fn router() -> Router {
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route("/echo", post(|body: Bytes| async move { body }))
+}
+
+/// A server on 127.0.0.1, and what stops it.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    done: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(router: Router, options: ServeOptions) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(opkit_axum::serve_with(listener, router, options, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        stop: Some(stop),
+        done,
+    }
+}
+
+impl Server {
+    /// Signals shutdown; `serve_with`'s result, which must come within `within`.
+    async fn shut_down(&mut self, within: Duration) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(within, &mut self.done)
+            .await
+            .expect("serve_with returns after shutdown")
+            .unwrap()
+    }
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+
+/// Reads until the server closes the connection (a reset counts as closed), or `within`
+/// passes (`None`). Returns what was read and when the connection was closed.
+async fn read_until_closed(tcp: &mut TcpStream, within: Duration) -> Option<(Vec<u8>, Instant)> {
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0; 4096];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return Instant::now(),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let closed = tokio::time::timeout(within, read).await.ok()?;
+    Some((got, closed))
+}
+
+/// Reads one response (head and a `content-length` body) off a connection kept open.
+async fn read_response(tcp: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed mid-response: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+    let server = start(router(), ServeOptions::new(1).header_read_timeout(ms(300))).await;
+    let opened = Instant::now();
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (got, closed) = read_until_closed(&mut tcp, ms(3000))
+        .await
+        .expect("a silent connection is closed");
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    let after = closed - opened;
+    assert!(after >= ms(250), "not before the timeout: {after:?}");
+}
+
+#[tokio::test]
+async fn a_head_dripped_slower_than_the_header_timeout_is_cut_off() {
+    let server = start(router(), ServeOptions::new(1).header_read_timeout(ms(500))).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let opened = Instant::now();
+    // A byte every 50 ms: the whole head would take 1.3 s.
+    let mut cut = None;
+    for byte in GET {
+        if tcp.write_all(&[*byte]).await.is_err() {
+            cut = Some(Instant::now());
+            break;
+        }
+        let mut buf = [0; 256];
+        match tokio::time::timeout(ms(50), tcp.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                cut = Some(Instant::now());
+                break;
+            }
+            Ok(Ok(n)) => panic!("answered: {}", String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    let cut = cut.expect("the connection is closed before the head is complete") - opened;
+    assert!(cut >= ms(450) && cut < ms(1200), "cut at {cut:?}");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let options = ServeOptions::new(1)
+        .header_read_timeout(ms(5000))
+        .idle_timeout(ms(300));
+    let mut server = start(router(), options).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    // Two requests on the connection, then silence.
+    for _ in 0..2 {
+        tcp.write_all(GET).await.unwrap();
+        let response = read_response(&mut tcp).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    let answered = Instant::now();
+    let (got, closed) = read_until_closed(&mut tcp, ms(3000))
+        .await
+        .expect("an idle connection is closed well before the header timeout");
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    let after = closed - answered;
+    assert!(after >= ms(250), "not before the idle timeout: {after:?}");
+    // Nothing is left to wait for.
+    server.shut_down(ms(1000)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_head_started_while_idle_gets_the_whole_header_timeout() {
+    // The next request starts 300 ms into the idle wait (under the idle timeout) and its head
+    // takes 800 ms (under the header timeout): 1.1 s after the response, which a single timer
+    // from the end of the response (hyper's header read timeout) would have cut at 1 s.
+    let options = ServeOptions::new(1)
+        .header_read_timeout(ms(1000))
+        .idle_timeout(ms(500));
+    let server = start(router(), options).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(GET).await.unwrap();
+    let response = read_response(&mut tcp).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    tokio::time::sleep(ms(300)).await;
+    tcp.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(ms(800)).await;
+    tcp.write_all(b"host: x\r\n\r\n").await.unwrap();
+    let response = read_response(&mut tcp).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
