@@ -65,8 +65,8 @@ pub use memory::{ExpiringMap, Full, MemoryPending, MemorySessions};
 pub use pages::{DefaultPages, Pages};
 pub use paths::BuildError;
 pub use serve::{
-    serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
+    serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
 };
 pub use state::{
     BoxFuture, PendingRecord, PendingStore, SessionRecord, SessionStore, StateError, StateResult,

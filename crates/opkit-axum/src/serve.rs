@@ -20,7 +20,10 @@
 //! - a request head must arrive within [`ServeOptions::header_read_timeout`] of the
 //!   connection opening, or of the first byte of a later request;
 //! - a keep-alive connection idle after a response is closed after
-//!   [`ServeOptions::idle_timeout`].
+//!   [`ServeOptions::idle_timeout`];
+//! - a request body being read must have fully arrived within
+//!   [`ServeOptions::body_read_timeout`] of its head, or the request is answered `408` and the
+//!   connection closed (the router's body limits apply as before).
 //!
 //! These timers are the kit's own, not hyper's `header_read_timeout`: hyper's starts when the
 //! previous response ends, so it bounds the idle wait and the next head together with one
@@ -32,12 +35,13 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -95,16 +99,19 @@ pub struct ServeOptions {
     workers: usize,
     header_read_timeout: Duration,
     idle_timeout: Duration,
+    body_read_timeout: Duration,
 }
 
 impl ServeOptions {
     /// `workers` workers (at least one), and every limit at its default:
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`] and [`DEFAULT_IDLE_TIMEOUT`].
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`] and
+    /// [`DEFAULT_BODY_READ_TIMEOUT`].
     pub fn new(workers: usize) -> Self {
         ServeOptions {
             workers: workers.max(1),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 
@@ -125,6 +132,15 @@ impl ServeOptions {
         self.idle_timeout = timeout;
         self
     }
+
+    /// Answer `408 Request Timeout` (and close the connection) when a request body that is
+    /// being read has not fully arrived this long after the request head. Only a body that a
+    /// handler reads is timed; how large it may be is still the router's business
+    /// ([`axum::extract::DefaultBodyLimit`], [`crate::OpenIdProvider::body_limit`]).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
 }
 
 /// How long a request head may take to arrive, by default: 30 s, enough for a slow mobile
@@ -137,6 +153,11 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// proxy's next request on that connection, which then fails).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// How long a request body may take to arrive after its head, by default: 30 s, which a
+/// body of the kit's default limit ([`crate::DEFAULT_BODY_LIMIT`], 64 KiB) meets at about
+/// 2 KiB/s.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// [`serve`] with [`ServeOptions`].
 pub async fn serve_with(
     listener: TcpListener,
@@ -148,6 +169,7 @@ pub async fn serve_with(
     let limits = Limits {
         header_read: options.header_read_timeout,
         idle: options.idle_timeout,
+        body_read: options.body_read_timeout,
     };
     let (stop, stopped) = watch::channel(false);
     let mut queues = Vec::with_capacity(workers);
@@ -287,6 +309,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 struct Limits {
     header_read: Duration,
     idle: Duration,
+    body_read: Duration,
 }
 
 /// One worker: serves the connections it is handed until told to stop.
@@ -336,14 +359,20 @@ impl Worker {
             // adapter reads (the password throttle counts per source).
             let router = TowerToHyperService::new(router.clone());
             let on_request = activity.clone();
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            let body_read = limits.body_read;
+            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 on_request.enter(Phase::Busy);
+                let activity = on_request.clone();
+                let mut req = req.map(|body| TimedBody::new(body, body_read, activity.clone()));
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 let response = hyper::service::Service::call(&router, req);
-                let activity = on_request.clone();
                 async move {
-                    let response = response.await?;
+                    let mut response = response.await?;
+                    if activity.body_timed_out.load(Ordering::Relaxed) {
+                        // Whatever the handler made of a truncated body, the answer is this.
+                        response = body_timeout_response();
+                    }
                     Ok::<_, std::convert::Infallible>(
                         response.map(|body| Guarded { body, activity }),
                     )
@@ -409,12 +438,16 @@ struct Activity {
     /// The phase in the low two bits; above them a count of changes, so the watchdog sees a
     /// phase entered again (an idle wait started again by a write).
     state: AtomicU32,
+    /// A request body took longer than the body read timeout (the connection is then closed,
+    /// so this is never reset).
+    body_timed_out: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Self {
         Activity {
             state: AtomicU32::new(Phase::Head as u32),
+            body_timed_out: AtomicBool::new(false),
         }
     }
 
@@ -579,6 +612,100 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
+}
+
+/// A request body that must have fully arrived by a deadline counted from its head. The timer
+/// is only made when a read has to wait, so a body that came with its head (or an empty one)
+/// costs no timer.
+struct TimedBody {
+    body: Incoming,
+    /// `None` for a body that is already complete.
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+    activity: Arc<Activity>,
+    expired: bool,
+}
+
+impl TimedBody {
+    fn new(body: Incoming, timeout: Duration, activity: Arc<Activity>) -> Self {
+        use http_body::Body as _;
+        let deadline = (!body.is_end_stream()).then(|| deadline_after(Instant::now(), timeout));
+        TimedBody {
+            body,
+            deadline,
+            timer: None,
+            activity,
+            expired: false,
+        }
+    }
+}
+
+/// The error a [`TimedBody`] ends with when its time is up.
+#[derive(Debug)]
+struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+impl http_body::Body for TimedBody {
+    type Data = axum::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let Some(deadline) = this.deadline else {
+            return Poll::Pending;
+        };
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.expired = true;
+        this.activity.body_timed_out.store(true, Ordering::Relaxed);
+        Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.expired || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// `408 Request Timeout`, closing the connection (the rest of the body is not waited for).
+fn body_timeout_response() -> axum::response::Response {
+    let mut response = axum::response::Response::new(axum::body::Body::from(
+        "the request body did not arrive in time\n",
+    ));
+    *response.status_mut() = hyper::StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// A response body that, once hyper is done with it (it is dropped when its last frame has

@@ -191,3 +191,41 @@ async fn a_head_started_while_idle_gets_the_whole_header_timeout() {
     let response = read_response(&mut tcp).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_closed() {
+    let server = start(router(), ServeOptions::new(1).body_read_timeout(ms(300))).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let sent = Instant::now();
+    tcp.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let (got, closed) = read_until_closed(&mut tcp, ms(3000))
+        .await
+        .expect("the connection is closed");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    let after = closed - sent;
+    assert!(after >= ms(250), "not before the timeout: {after:?}");
+}
+
+#[tokio::test]
+async fn a_body_that_arrives_in_pieces_within_the_timeout_is_read() {
+    let server = start(router(), ServeOptions::new(1).body_read_timeout(ms(1000))).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 20\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    tokio::time::sleep(ms(300)).await;
+    tcp.write_all(b"abcdefghij").await.unwrap();
+    let response = read_response(&mut tcp).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with("\r\n\r\n0123456789abcdefghij"),
+        "{response}"
+    );
+    // And the connection stays usable.
+    tcp.write_all(GET).await.unwrap();
+    let response = read_response(&mut tcp).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
