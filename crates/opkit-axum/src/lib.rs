@@ -66,7 +66,7 @@ pub use pages::{DefaultPages, Pages};
 pub use paths::BuildError;
 pub use serve::{
     serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_BODY_READ_TIMEOUT,
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };
 pub use state::{
     BoxFuture, PendingRecord, PendingStore, SessionRecord, SessionStore, StateError, StateResult,

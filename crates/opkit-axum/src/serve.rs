@@ -23,7 +23,11 @@
 //!   [`ServeOptions::idle_timeout`];
 //! - a request body being read must have fully arrived within
 //!   [`ServeOptions::body_read_timeout`] of its head, or the request is answered `408` and the
-//!   connection closed (the router's body limits apply as before).
+//!   connection closed (the router's body limits apply as before);
+//! - at most [`ServeOptions::max_connections`] connections are open at once, across all
+//!   workers: at the cap the listener stops accepting, so new connections wait in the
+//!   kernel's listen backlog until one closes. Each connection's task carries its permit; the
+//!   cap costs one semaphore permit per connection, nothing per request.
 //!
 //! These timers are the kit's own, not hyper's `header_read_timeout`: hyper's starts when the
 //! previous response ends, so it bounds the idle wait and the next head together with one
@@ -47,7 +51,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 /// Serves `router` on `listener` with `workers` workers (at least one): the caller's task, which
@@ -100,18 +104,22 @@ pub struct ServeOptions {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     body_read_timeout: Duration,
+    /// `None`: derived from the file limit when serving starts.
+    max_connections: Option<usize>,
 }
 
 impl ServeOptions {
     /// `workers` workers (at least one), and every limit at its default:
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`] and
-    /// [`DEFAULT_BODY_READ_TIMEOUT`].
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`],
+    /// [`DEFAULT_BODY_READ_TIMEOUT`], and a connection cap derived from the file limit (see
+    /// [`max_connections`](Self::max_connections)).
     pub fn new(workers: usize) -> Self {
         ServeOptions {
             workers: workers.max(1),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: None,
         }
     }
 
@@ -141,6 +149,22 @@ impl ServeOptions {
         self.body_read_timeout = timeout;
         self
     }
+
+    /// Keep at most `max` connections (at least one) open at once, across all workers. At the
+    /// cap the listener stops accepting until a connection closes: new connections wait in
+    /// the kernel's listen backlog (beyond it the kernel drops their SYNs and the clients
+    /// retry), rather than the process running out of file descriptors. Slow and idle
+    /// connections count too; the timeouts above bound how long each holds its place.
+    ///
+    /// By default the cap is three quarters of the process's soft limit on open files
+    /// (`RLIMIT_NOFILE`, read from `/proc/self/limits` when serving starts, on Linux), leaving
+    /// the rest for the store, outbound fetches and logs, and at most
+    /// [`DEFAULT_MAX_CONNECTIONS`]; where the limit cannot be read, it is
+    /// [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max.clamp(1, Semaphore::MAX_PERMITS));
+        self
+    }
 }
 
 /// How long a request head may take to arrive, by default: 30 s, enough for a slow mobile
@@ -158,6 +182,47 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// 2 KiB/s.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most connections open at once by default (less when the file limit is lower, see
+/// [`ServeOptions::max_connections`]): 10 000, at a few tens of kilobytes each a few hundred
+/// megabytes at most.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The default connection cap: three quarters of the soft file limit, at most
+/// [`DEFAULT_MAX_CONNECTIONS`].
+fn default_max_connections() -> usize {
+    match soft_file_limit() {
+        Some(limit) => usize::try_from(limit / 4 * 3)
+            .unwrap_or(usize::MAX)
+            .clamp(1, DEFAULT_MAX_CONNECTIONS),
+        None => DEFAULT_MAX_CONNECTIONS,
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, from the "Max open files" line of `/proc/self/limits`
+/// (`None` when unlimited or unreadable).
+#[cfg(target_os = "linux")]
+fn soft_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_soft_file_limit(&limits)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn soft_file_limit() -> Option<u64> {
+    None
+}
+
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn parse_soft_file_limit(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// [`serve`] with [`ServeOptions`].
 pub async fn serve_with(
     listener: TcpListener,
@@ -166,6 +231,11 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let workers = options.workers.max(1);
+    let cap = Arc::new(Semaphore::new(
+        options
+            .max_connections
+            .unwrap_or_else(default_max_connections),
+    ));
     let limits = Limits {
         header_read: options.header_read_timeout,
         idle: options.idle_timeout,
@@ -201,7 +271,7 @@ pub async fn serve_with(
     };
     let accepting = async move {
         tokio::select! {
-            () = deal(listener, queues) => {}
+            () = deal(listener, queues, cap) => {}
             () = shutdown => {}
         }
         // Stops every worker's server, which then closes its idle connections and waits for
@@ -255,16 +325,45 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// An accepted connection on its way to a worker, and its peer's address.
-type Connection = (std::net::TcpStream, SocketAddr);
+/// An accepted connection on its way to a worker, its peer's address, and its place under the
+/// connection cap.
+type Connection = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
 
-/// Accepts connections for ever and hands them to the workers in turn.
-async fn deal(listener: TcpListener, queues: Vec<mpsc::UnboundedSender<Connection>>) {
+/// Accepts connections for ever, each once a place under the cap is free, and hands them to
+/// the workers in turn.
+async fn deal(
+    listener: TcpListener,
+    queues: Vec<mpsc::UnboundedSender<Connection>>,
+    cap: Arc<Semaphore>,
+) {
     let mut next = 0;
+    let mut place = None;
+    let mut full_since_logged: Option<std::time::Instant> = None;
     loop {
+        let permit = match place.take() {
+            Some(permit) => permit,
+            None => match cap.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    // At the cap: say so (at most once a minute), then wait for a close.
+                    if full_since_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                        crate::log::line(
+                            "at the connection cap: new connections wait until one closes",
+                        );
+                        full_since_logged = Some(std::time::Instant::now());
+                    }
+                    match cap.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        // The semaphore is never closed.
+                        Err(_) => return,
+                    }
+                }
+            },
+        };
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                place = Some(permit);
                 // Per-connection failures (the peer gave up before we accepted) are nothing to
                 // wait for; running out of file descriptors or memory is.
                 if !is_connection_error(&e) {
@@ -289,7 +388,7 @@ async fn deal(listener: TcpListener, queues: Vec<mpsc::UnboundedSender<Connectio
         };
         if let Some(queue) = queues.get(next) {
             // Fails only if that worker has stopped, which happens only at shutdown.
-            let _ = queue.send((tcp, peer));
+            let _ = queue.send((tcp, peer, permit));
         }
         next = (next + 1) % queues.len();
     }
@@ -333,7 +432,7 @@ impl Worker {
         // Every connection task holds a receiver; `closed()` resolves once all are gone.
         let (live, live_rx) = watch::channel(());
         loop {
-            let (tcp, peer) = tokio::select! {
+            let (tcp, peer, permit) = tokio::select! {
                 next = incoming.recv() => match next {
                     Some(next) => next,
                     None => break,
@@ -408,6 +507,7 @@ impl Worker {
                     }
                 }
                 drop(holds);
+                drop(permit);
             });
         }
         drop(live_rx);
@@ -837,6 +937,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(far.read(&mut got).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn the_soft_file_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             63711                63711                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_soft_file_limit(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_soft_file_limit(unlimited), None);
+        assert_eq!(parse_soft_file_limit(""), None);
+        assert!((1..=DEFAULT_MAX_CONNECTIONS).contains(&default_max_connections()));
     }
 
     #[tokio::test]

@@ -229,3 +229,38 @@ async fn a_body_that_arrives_in_pieces_within_the_timeout_is_read() {
     let response = read_response(&mut tcp).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
+
+#[tokio::test]
+async fn at_the_connection_cap_a_new_connection_waits_until_one_closes() {
+    let options = ServeOptions::new(2)
+        .max_connections(4)
+        .header_read_timeout(ms(10_000));
+    let server = start(router(), options).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // Let the server take all four.
+    tokio::time::sleep(ms(200)).await;
+    // The fifth is connected (the kernel's backlog holds it) but not served.
+    let mut fifth = TcpStream::connect(server.addr).await.unwrap();
+    fifth
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0; 256];
+    let early = tokio::time::timeout(ms(500), fifth.read(&mut buf)).await;
+    assert!(early.is_err(), "served beyond the cap: {early:?}");
+    // One of the four goes away: now the fifth is served.
+    drop(idle.pop());
+    let (got, _) = read_until_closed(&mut fifth, ms(3000))
+        .await
+        .expect("served once a place is free");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    // The other three were never disturbed.
+    for tcp in &mut idle {
+        let still = tokio::time::timeout(ms(50), tcp.read(&mut buf)).await;
+        assert!(still.is_err(), "an idle connection was closed: {still:?}");
+    }
+}
