@@ -27,7 +27,12 @@
 //! - at most [`ServeOptions::max_connections`] connections are open at once, across all
 //!   workers: at the cap the listener stops accepting, so new connections wait in the
 //!   kernel's listen backlog until one closes. Each connection's task carries its permit; the
-//!   cap costs one semaphore permit per connection, nothing per request.
+//!   cap costs one semaphore permit per connection, nothing per request;
+//! - when accepting fails for want of resources (out of file descriptors, `EMFILE` or
+//!   `ENFILE`, or of memory or buffers, `ENOMEM` or `ENOBUFS`), the listener logs it once per
+//!   burst of failures, backs off briefly (10 ms, doubling up to 250 ms) and tries again, and
+//!   logs once more when accepting works again: it never stops, and a backlog of connections
+//!   is taken as soon as descriptors are free again.
 //!
 //! These timers are the kit's own, not hyper's `header_read_timeout`: hyper's starts when the
 //! previous response ends, so it bounds the idle wait and the next head together with one
@@ -338,26 +343,14 @@ async fn deal(
 ) {
     let mut next = 0;
     let mut place = None;
-    let mut full_since_logged: Option<std::time::Instant> = None;
+    let mut full_logged = None;
+    let mut failing: Option<Failing> = None;
     loop {
         let permit = match place.take() {
             Some(permit) => permit,
-            None => match cap.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    // At the cap: say so (at most once a minute), then wait for a close.
-                    if full_since_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-                        crate::log::line(
-                            "at the connection cap: new connections wait until one closes",
-                        );
-                        full_since_logged = Some(std::time::Instant::now());
-                    }
-                    match cap.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        // The semaphore is never closed.
-                        Err(_) => return,
-                    }
-                }
+            None => match take_place(&cap, &mut full_logged).await {
+                Some(permit) => permit,
+                None => return,
             },
         };
         let (tcp, peer) = match listener.accept().await {
@@ -367,12 +360,30 @@ async fn deal(
                 // Per-connection failures (the peer gave up before we accepted) are nothing to
                 // wait for; running out of file descriptors or memory is.
                 if !is_connection_error(&e) {
-                    crate::log::line(&format!("accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let burst = failing.get_or_insert_with(|| {
+                        crate::log::line(&format!(
+                            "accept failed: {e}; retrying, not logged again until accepting works"
+                        ));
+                        Failing {
+                            since: std::time::Instant::now(),
+                            failures: 0,
+                            backoff: ACCEPT_BACKOFF_MIN,
+                        }
+                    });
+                    burst.failures += 1;
+                    tokio::time::sleep(burst.backoff).await;
+                    burst.backoff = (burst.backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
                 continue;
             }
         };
+        if let Some(burst) = failing.take() {
+            crate::log::line(&format!(
+                "accepting again after {} failed attempts over {:.1} s",
+                burst.failures,
+                burst.since.elapsed().as_secs_f64()
+            ));
+        }
         // Responses are written in one piece, so Nagle's algorithm only ever delays them.
         if let Err(e) = tcp.set_nodelay(true) {
             crate::log::line(&format!("cannot set TCP_NODELAY: {e}"));
@@ -393,6 +404,34 @@ async fn deal(
         next = (next + 1) % queues.len();
     }
 }
+
+/// A place under the connection cap, waited for when there is none, which is logged (at most
+/// once a minute, `logged` says when it last was). `None` if the cap is closed, which it never
+/// is.
+async fn take_place(
+    cap: &Arc<Semaphore>,
+    logged: &mut Option<std::time::Instant>,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = cap.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        crate::log::line("at the connection cap: new connections wait until one closes");
+        *logged = Some(std::time::Instant::now());
+    }
+    cap.clone().acquire_owned().await.ok()
+}
+
+/// A burst of failed accepts: since when, how many, and how long to wait before the next try.
+struct Failing {
+    since: std::time::Instant,
+    failures: u64,
+    backoff: Duration,
+}
+
+/// The first wait after an accept failed for want of resources; it doubles up to the most.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 
 fn is_connection_error(e: &io::Error) -> bool {
     matches!(

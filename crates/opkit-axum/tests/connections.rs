@@ -264,3 +264,194 @@ async fn at_the_connection_cap_a_new_connection_waits_until_one_closes() {
         assert!(still.is_err(), "an idle connection was closed: {still:?}");
     }
 }
+
+/// The file-descriptor limit. The server runs in a child process (this test binary again, with
+/// only `file_limit::child` selected and `CHILD` set), started by `sh` after `ulimit -n 64`,
+/// so that only the server is short of descriptors; the clients are here.
+#[cfg(unix)]
+mod file_limit {
+    use super::*;
+
+    /// Set in the child: its options, as `header_ms=500` and optionally `max=16`.
+    const CHILD: &str = "OPKIT_CONNECTIONS_TEST_CHILD";
+    /// The child's file limit.
+    const FILE_LIMIT: u32 = 64;
+
+    /// Not a test of its own (it returns at once): the server half of the file-limit tests.
+    #[test]
+    fn child() {
+        use std::io::Write as _;
+        let Ok(config) = std::env::var(CHILD) else {
+            return;
+        };
+        let mut options = ServeOptions::new(1);
+        for setting in config.split(';') {
+            match setting.split_once('=') {
+                Some(("header_ms", n)) => {
+                    options = options.header_read_timeout(ms(n.parse().unwrap()))
+                }
+                Some(("max", n)) => options = options.max_connections(n.parse().unwrap()),
+                _ => panic!("unknown setting {setting}"),
+            }
+        }
+        // The kit's warnings (target `opkit_axum`) on stderr, for the parent to read.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .without_time()
+            .init();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut stdout = std::io::stdout();
+            writeln!(stdout, "listening {}", listener.local_addr().unwrap()).unwrap();
+            stdout.flush().unwrap();
+            // Serve until the parent closes our standard input.
+            let parent_gone = async {
+                let _ = tokio::task::spawn_blocking(|| {
+                    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
+                })
+                .await;
+            };
+            opkit_axum::serve_with(listener, router(), options, parent_gone)
+                .await
+                .unwrap();
+        });
+    }
+
+    /// The child server, its address and (once it has exited) what it wrote on stderr.
+    struct Child {
+        process: tokio::process::Child,
+        addr: SocketAddr,
+        stderr: JoinHandle<String>,
+    }
+
+    async fn start_child(config: &str) -> Child {
+        use std::process::Stdio;
+        use tokio::io::AsyncBufReadExt;
+        let exe = std::env::current_exe().unwrap();
+        let mut process = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {FILE_LIMIT} && exec \"$0\" \"$@\""))
+            .arg(exe)
+            .args([
+                "file_limit::child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sh runs this test binary");
+        let mut stderr = process.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                // The test harness may have written the test's name on the same line.
+                if let Some((_, addr)) = line.split_once("listening ") {
+                    return addr.parse().unwrap();
+                }
+            }
+            panic!("the child exited before listening");
+        })
+        .await
+        .expect("the child listens");
+        // Keep reading its stdout so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Child {
+            process,
+            addr,
+            stderr,
+        }
+    }
+
+    impl Child {
+        /// Opens `n` connections that send nothing, then asks for `/` on one more: its answer,
+        /// after the server must still be running.
+        async fn flood_then_request(&mut self, n: usize) -> String {
+            let mut idle = Vec::new();
+            for _ in 0..n {
+                idle.push(TcpStream::connect(self.addr).await.unwrap());
+            }
+            let mut tcp = TcpStream::connect(self.addr).await.unwrap();
+            tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let (got, _) = read_until_closed(&mut tcp, Duration::from_secs(6))
+                .await
+                .expect("the request is answered once the idle connections time out");
+            assert!(
+                self.process.try_wait().unwrap().is_none(),
+                "the server is still running"
+            );
+            String::from_utf8_lossy(&got).into_owned()
+        }
+
+        /// Stops the child (by closing its standard input): what it wrote on stderr.
+        async fn stop(mut self) -> String {
+            drop(self.process.stdin.take());
+            let status = tokio::time::timeout(Duration::from_secs(5), self.process.wait())
+                .await
+                .expect("the child stops")
+                .unwrap();
+            let stderr = self.stderr.await.unwrap();
+            assert!(status.success(), "{status}: {stderr}");
+            stderr
+        }
+    }
+
+    #[tokio::test]
+    async fn with_the_cap_above_the_file_limit_accept_survives_running_out_and_recovers() {
+        let mut child = start_child("header_ms=1000;max=1000").await;
+        // Far more connections than descriptors: accepting fails with EMFILE until the first
+        // ones time out.
+        let response = child.flood_then_request(100).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let stderr = child.stop().await;
+        let failed = stderr
+            .lines()
+            .filter(|line| line.contains("accept failed"))
+            .count();
+        assert!(
+            stderr.contains("Too many open files"),
+            "the server ran out of descriptors: {stderr}"
+        );
+        // Once per burst of failures (a failure every few milliseconds for a second), not once
+        // per failure.
+        assert!((1..=3).contains(&failed), "{stderr}");
+        assert!(stderr.contains("accepting again"), "{stderr}");
+    }
+
+    #[tokio::test]
+    async fn with_the_cap_below_the_file_limit_new_connections_wait_and_are_served() {
+        let mut child = start_child("header_ms=500;max=16").await;
+        let response = child.flood_then_request(40).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let stderr = child.stop().await;
+        assert!(!stderr.contains("accept failed"), "{stderr}");
+        assert!(stderr.contains("at the connection cap"), "{stderr}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_default_cap_keeps_accept_within_the_file_limit() {
+        // No cap given: the default is derived from the child's file limit.
+        let mut child = start_child("header_ms=500").await;
+        let response = child.flood_then_request(100).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let stderr = child.stop().await;
+        assert!(!stderr.contains("accept failed"), "{stderr}");
+        assert!(stderr.contains("at the connection cap"), "{stderr}");
+    }
+}
