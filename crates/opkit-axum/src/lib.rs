@@ -67,6 +67,7 @@ pub use paths::BuildError;
 pub use serve::{
     serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_BODY_READ_TIMEOUT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use state::{
     BoxFuture, PendingRecord, PendingStore, SessionRecord, SessionStore, StateError, StateResult,

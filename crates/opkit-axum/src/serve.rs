@@ -32,7 +32,10 @@
 //!   `ENFILE`, or of memory or buffers, `ENOMEM` or `ENOBUFS`), the listener logs it once per
 //!   burst of failures, backs off briefly (10 ms, doubling up to 250 ms) and tries again, and
 //!   logs once more when accepting works again: it never stops, and a backlog of connections
-//!   is taken as soon as descriptors are free again.
+//!   is taken as soon as descriptors are free again;
+//! - once `shutdown` resolves, the listener closes, idle connections are closed, and busy ones
+//!   get [`ServeOptions::shutdown_timeout`] to finish their response; then the rest are
+//!   dropped and [`serve_with`] returns.
 //!
 //! These timers are the kit's own, not hyper's `header_read_timeout`: hyper's starts when the
 //! previous response ends, so it bounds the idle wait and the next head together with one
@@ -57,11 +60,14 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
 /// Serves `router` on `listener` with `workers` workers (at least one): the caller's task, which
 /// also runs the listener, and `workers - 1` threads, each with a single-threaded runtime of
-/// its own. Returns once `shutdown` has resolved and every connection is closed.
+/// its own. Returns once `shutdown` has resolved and every connection is closed (busy ones get
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`] to finish). Every other limit is at its default too, see
+/// [`ServeOptions`].
 ///
 /// Call it on a current-thread runtime so the first worker is single-threaded too (on a
 /// multi-threaded one it works as well; the other workers still get a thread each). The router
@@ -111,13 +117,14 @@ pub struct ServeOptions {
     body_read_timeout: Duration,
     /// `None`: derived from the file limit when serving starts.
     max_connections: Option<usize>,
+    shutdown_timeout: Duration,
 }
 
 impl ServeOptions {
     /// `workers` workers (at least one), and every limit at its default:
     /// [`DEFAULT_HEADER_READ_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`],
-    /// [`DEFAULT_BODY_READ_TIMEOUT`], and a connection cap derived from the file limit (see
-    /// [`max_connections`](Self::max_connections)).
+    /// [`DEFAULT_BODY_READ_TIMEOUT`], [`DEFAULT_SHUTDOWN_TIMEOUT`], and a connection cap
+    /// derived from the file limit (see [`max_connections`](Self::max_connections)).
     pub fn new(workers: usize) -> Self {
         ServeOptions {
             workers: workers.max(1),
@@ -125,6 +132,7 @@ impl ServeOptions {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_connections: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -170,6 +178,14 @@ impl ServeOptions {
         self.max_connections = Some(max.clamp(1, Semaphore::MAX_PERMITS));
         self
     }
+
+    /// Once `shutdown` has resolved, give busy connections this long to finish their
+    /// responses; then close the rest (their handlers are dropped) and return. Set it below
+    /// the time the process manager waits before killing the process.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
 }
 
 /// How long a request head may take to arrive, by default: 30 s, enough for a slow mobile
@@ -186,6 +202,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// body of the kit's default limit ([`crate::DEFAULT_BODY_LIMIT`], 64 KiB) meets at about
 /// 2 KiB/s.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long busy connections get to finish once shutdown is signalled, by default: 20 s, under
+/// the 30 s that Kubernetes waits between SIGTERM and SIGKILL by default, so that
+/// [`serve_with`] returns, and the host can finish, before the process is killed (a plain
+/// `docker stop` waits only 10 s: set it lower there).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The most connections open at once by default (less when the file limit is lower, see
 /// [`ServeOptions::max_connections`]): 10 000, at a few tens of kilobytes each a few hundred
@@ -245,6 +267,7 @@ pub async fn serve_with(
         header_read: options.header_read_timeout,
         idle: options.idle_timeout,
         body_read: options.body_read_timeout,
+        shutdown: options.shutdown_timeout,
     };
     let (stop, stopped) = watch::channel(false);
     let mut queues = Vec::with_capacity(workers);
@@ -265,7 +288,13 @@ pub async fn serve_with(
         };
         let thread = std::thread::Builder::new()
             .name(format!("opkit-worker-{n}"))
-            .spawn(move || runtime.block_on(worker.run()))?;
+            .spawn(move || {
+                let result = runtime.block_on(worker.run());
+                // Its connections are all gone; a blocking task a handler left running (off
+                // the async workers) is not waited for.
+                runtime.shutdown_background();
+                result
+            })?;
         threads.push(thread);
     }
     let here = Worker {
@@ -448,6 +477,7 @@ struct Limits {
     header_read: Duration,
     idle: Duration,
     body_read: Duration,
+    shutdown: Duration,
 }
 
 /// One worker: serves the connections it is handed until told to stop.
@@ -460,7 +490,8 @@ struct Worker {
 
 impl Worker {
     /// Serve each connection (HTTP/1.1 through hyper, watched by its [`Watchdog`]) until told
-    /// to stop; then let busy connections finish their response and wait for them to close.
+    /// to stop; then let busy connections finish their response and wait for them to close,
+    /// for at most the shutdown timeout, after which the rest are dropped.
     async fn run(self) -> io::Result<()> {
         let Worker {
             mut incoming,
@@ -468,14 +499,15 @@ impl Worker {
             mut stopped,
             limits,
         } = self;
-        // Every connection task holds a receiver; `closed()` resolves once all are gone.
-        let (live, live_rx) = watch::channel(());
+        let mut connections = JoinSet::new();
         loop {
             let (tcp, peer, permit) = tokio::select! {
                 next = incoming.recv() => match next {
                     Some(next) => next,
                     None => break,
                 },
+                // A connection's task has ended: forget it.
+                Some(_) = connections.join_next() => continue,
                 // An error means the sender is gone, which also means stop.
                 _ = stopped.wait_for(|stop| *stop) => break,
             };
@@ -517,8 +549,7 @@ impl Worker {
                 }
             });
             let mut stop = stopped.clone();
-            let holds = live_rx.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 // The kit's watchdog times heads and idle waits (see the module documentation),
                 // not hyper.
                 let builder = {
@@ -545,12 +576,21 @@ impl Worker {
                         }
                     }
                 }
-                drop(holds);
                 drop(permit);
             });
         }
-        drop(live_rx);
-        live.closed().await;
+        let drained = tokio::time::timeout(limits.shutdown, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            crate::log::line(&format!(
+                "shutdown: {} connection(s) still busy after {:.1} s, closing them",
+                connections.len(),
+                limits.shutdown.as_secs_f64()
+            ));
+            connections.shutdown().await;
+        }
         Ok(())
     }
 }

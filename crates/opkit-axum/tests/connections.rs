@@ -265,6 +265,85 @@ async fn at_the_connection_cap_a_new_connection_waits_until_one_closes() {
     }
 }
 
+/// `/slow` answers after 300 ms; `/forever` never does. Each says when it has started.
+fn busy_router(started: tokio::sync::mpsc::UnboundedSender<&'static str>) -> Router {
+    let also = started.clone();
+    Router::new()
+        .route(
+            "/slow",
+            get(move || async move {
+                let _ = also.send("slow");
+                tokio::time::sleep(ms(300)).await;
+                "done"
+            }),
+        )
+        .route(
+            "/forever",
+            get(move || async move {
+                let _ = started.send("forever");
+                std::future::pending::<()>().await;
+            }),
+        )
+}
+
+/// Sends `GET path` on a new connection.
+async fn ask(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_busy_connections_after_the_shutdown_timeout() {
+    let (started, mut starts) = tokio::sync::mpsc::unbounded_channel();
+    // Two workers, two hung requests: one on the caller's runtime, one on a worker thread.
+    let options = ServeOptions::new(2).shutdown_timeout(ms(400));
+    let mut server = start(busy_router(started), options).await;
+    let mut hung = Vec::new();
+    for _ in 0..2 {
+        hung.push(ask(server.addr, "/forever").await);
+        assert_eq!(starts.recv().await, Some("forever"));
+    }
+    let asked = Instant::now();
+    server.shut_down(ms(3000)).await.unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took >= ms(350),
+        "the busy connections had their time: {took:?}"
+    );
+    // Their connections are closed, without an answer.
+    for tcp in &mut hung {
+        let (got, _) = read_until_closed(tcp, ms(1000))
+            .await
+            .expect("closed at the deadline");
+        assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_busy_connection_finish_within_the_timeout() {
+    let (started, mut starts) = tokio::sync::mpsc::unbounded_channel();
+    let options = ServeOptions::new(2).shutdown_timeout(ms(5000));
+    let mut server = start(busy_router(started), options).await;
+    let mut slow = ask(server.addr, "/slow").await;
+    assert_eq!(starts.recv().await, Some("slow"));
+    // An idle connection does not hold shutdown up.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    let asked = Instant::now();
+    server.shut_down(ms(3000)).await.unwrap();
+    assert!(
+        asked.elapsed() < ms(2000),
+        "returned once the answer was sent"
+    );
+    let (got, _) = read_until_closed(&mut slow, ms(1000)).await.unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.ends_with("done"), "{got}");
+    assert!(read_until_closed(&mut idle, ms(1000)).await.is_some());
+}
+
 /// The file-descriptor limit. The server runs in a child process (this test binary again, with
 /// only `file_limit::child` selected and `CHILD` set), started by `sh` after `ulimit -n 64`,
 /// so that only the server is short of descriptors; the clients are here.
