@@ -28,20 +28,21 @@
 //!   workers: at the cap the listener stops accepting, so new connections wait in the
 //!   kernel's listen backlog until one closes. Each connection's task carries its permit; the
 //!   cap costs one semaphore permit per connection, nothing per request;
-//! - when accepting fails for want of resources (out of file descriptors, `EMFILE` or
-//!   `ENFILE`, or of memory or buffers, `ENOMEM` or `ENOBUFS`), the listener logs it once per
-//!   burst of failures, backs off briefly (10 ms, doubling up to 250 ms) and tries again, and
-//!   logs once more when accepting works again: it never stops, and a backlog of connections
-//!   is taken as soon as descriptors are free again;
+//! - when accepting fails for anything but the one connection (out of file descriptors,
+//!   `EMFILE` or `ENFILE`, or of memory or buffers, `ENOMEM` or `ENOBUFS`), the listener logs
+//!   it once per burst of failures, backs off briefly (10 ms, doubling up to 250 ms) and tries
+//!   again, and logs once more when accepting works again: it never stops, and a backlog of
+//!   connections is taken as soon as descriptors are free again;
 //! - once `shutdown` resolves, the listener closes, idle connections are closed, and busy ones
 //!   get [`ServeOptions::shutdown_timeout`] to finish their response; then the rest are
 //!   dropped and [`serve_with`] returns.
 //!
-//! These timers are the kit's own, not hyper's `header_read_timeout`: hyper's starts when the
-//! previous response ends, so it bounds the idle wait and the next head together with one
-//! value and cannot tell a connection that idles from one that drips its head. The kit keeps
-//! one timer per connection, moved only when the connection changes from reading a head to
-//! being busy to being idle; nothing is allocated for it per request.
+//! The head and idle timers are the kit's own, not hyper's `header_read_timeout`: hyper's
+//! starts when the previous response ends, so it bounds the idle wait and the next head
+//! together with one value and cannot tell a connection that idles from one that drips its
+//! head. The kit keeps one timer per connection, moved only when the connection changes from
+//! reading a head to being busy to being idle; nothing is allocated for it per request. The
+//! body timer is made only for a body that a handler has to wait for.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -105,7 +106,10 @@ pub async fn serve(
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// let options = ServeOptions::new(2)
 ///     .header_read_timeout(Duration::from_secs(10))
-///     .idle_timeout(Duration::from_secs(90));
+///     .idle_timeout(Duration::from_secs(90))
+///     .body_read_timeout(Duration::from_secs(10))
+///     .max_connections(2_000)
+///     .shutdown_timeout(Duration::from_secs(5));
 /// opkit_axum::serve_with(listener, router, options, opkit_axum::shutdown_signal()).await
 /// # }
 /// ```
@@ -140,7 +144,7 @@ impl ServeOptions {
     /// connection opened (so one that sends nothing, or drips its head, does not hold a
     /// socket for ever). On a keep-alive connection the time counts from the first byte of
     /// the next request; the wait for that byte is the [idle timeout](Self::idle_timeout).
-    /// The connection is closed without a response, as a timed-out head gets none.
+    /// The connection is closed without a response.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
@@ -210,8 +214,8 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The most connections open at once by default (less when the file limit is lower, see
-/// [`ServeOptions::max_connections`]): 10 000, at a few tens of kilobytes each a few hundred
-/// megabytes at most.
+/// [`ServeOptions::max_connections`]): 10 000, far more than a provider's clients keep open,
+/// and a bound on the memory and descriptors that slow or idle peers can tie up.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// The default connection cap: three quarters of the soft file limit, at most
@@ -258,11 +262,13 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let workers = options.workers.max(1);
-    let cap = Arc::new(Semaphore::new(
-        options
-            .max_connections
-            .unwrap_or_else(default_max_connections),
-    ));
+    let max_connections = options
+        .max_connections
+        .unwrap_or_else(default_max_connections);
+    let cap = Cap {
+        places: Arc::new(Semaphore::new(max_connections)),
+        max: max_connections,
+    };
     let limits = Limits {
         header_read: options.header_read_timeout,
         idle: options.idle_timeout,
@@ -309,12 +315,12 @@ pub async fn serve_with(
             () = shutdown => {}
         }
         // Stops every worker's server, which then closes its idle connections and waits for
-        // the busy ones.
+        // the busy ones, until the shutdown timeout.
         let _ = stop.send(true);
     };
     let (result, ()) = tokio::join!(here.run(), accepting);
     // The other workers stop as this one did; their threads end when their last connection
-    // closes.
+    // closes or at the shutdown deadline.
     let joined = tokio::task::spawn_blocking(move || {
         threads
             .into_iter()
@@ -365,11 +371,7 @@ type Connection = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
 
 /// Accepts connections for ever, each once a place under the cap is free, and hands them to
 /// the workers in turn.
-async fn deal(
-    listener: TcpListener,
-    queues: Vec<mpsc::UnboundedSender<Connection>>,
-    cap: Arc<Semaphore>,
-) {
+async fn deal(listener: TcpListener, queues: Vec<mpsc::UnboundedSender<Connection>>, cap: Cap) {
     let mut next = 0;
     let mut place = None;
     let mut full_logged = None;
@@ -377,7 +379,7 @@ async fn deal(
     loop {
         let permit = match place.take() {
             Some(permit) => permit,
-            None => match take_place(&cap, &mut full_logged).await {
+            None => match cap.take_place(&mut full_logged).await {
                 Some(permit) => permit,
                 None => return,
             },
@@ -434,21 +436,31 @@ async fn deal(
     }
 }
 
-/// A place under the connection cap, waited for when there is none, which is logged (at most
-/// once a minute, `logged` says when it last was). `None` if the cap is closed, which it never
-/// is.
-async fn take_place(
-    cap: &Arc<Semaphore>,
-    logged: &mut Option<std::time::Instant>,
-) -> Option<OwnedSemaphorePermit> {
-    if let Ok(permit) = cap.clone().try_acquire_owned() {
-        return Some(permit);
+/// The connection cap: a place (permit) for each connection that may be open.
+struct Cap {
+    places: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Cap {
+    /// A place, waited for when there is none, which is logged (at most once a minute,
+    /// `logged` says when it last was). `None` if the semaphore is closed, which it never is.
+    async fn take_place(
+        &self,
+        logged: &mut Option<std::time::Instant>,
+    ) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.places.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            crate::log::line(&format!(
+                "at the connection cap ({} open): new connections wait until one closes",
+                self.max
+            ));
+            *logged = Some(std::time::Instant::now());
+        }
+        self.places.clone().acquire_owned().await.ok()
     }
-    if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-        crate::log::line("at the connection cap: new connections wait until one closes");
-        *logged = Some(std::time::Instant::now());
-    }
-    cap.clone().acquire_owned().await.ok()
 }
 
 /// A burst of failed accepts: since when, how many, and how long to wait before the next try.
@@ -601,8 +613,9 @@ enum Phase {
     /// Reading a request head: from the connection opening, or from the first byte after an
     /// idle wait. Limited by the header read timeout.
     Head = 0,
-    /// From a complete head until the response's body has been handed to hyper: no limit here
-    /// (the handler's time is the host's; the body read has its own timeout).
+    /// From a complete head until hyper is done with the response's body (has taken its last
+    /// frame): no limit here (the handler's time is the host's; the request body has its own
+    /// timeout).
     Busy = 1,
     /// After a response, until the next request's first byte. Limited by the idle timeout;
     /// each write of the response's bytes starts the wait again, so a slow but reading client
@@ -879,6 +892,10 @@ fn body_timeout_response() -> axum::response::Response {
     headers.insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
     );
     headers.insert(
         hyper::header::CONNECTION,
