@@ -173,20 +173,20 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_head_started_while_idle_gets_the_whole_header_timeout() {
-    // The next request starts 300 ms into the idle wait (under the idle timeout) and its head
-    // takes 800 ms (under the header timeout): 1.1 s after the response, which a single timer
+    // The next request starts 600 ms into the idle wait (under the idle timeout) and its head
+    // takes 700 ms (under the header timeout): 1.3 s after the response, which a single timer
     // from the end of the response (hyper's header read timeout) would have cut at 1 s.
     let options = ServeOptions::new(1)
         .header_read_timeout(ms(1000))
-        .idle_timeout(ms(500));
+        .idle_timeout(ms(900));
     let server = start(router(), options).await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(GET).await.unwrap();
     let response = read_response(&mut tcp).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    tokio::time::sleep(ms(300)).await;
+    tokio::time::sleep(ms(600)).await;
     tcp.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-    tokio::time::sleep(ms(800)).await;
+    tokio::time::sleep(ms(700)).await;
     tcp.write_all(b"host: x\r\n\r\n").await.unwrap();
     let response = read_response(&mut tcp).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
