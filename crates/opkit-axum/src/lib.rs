@@ -64,7 +64,11 @@ pub use limiter::Limiter;
 pub use memory::{ExpiringMap, Full, MemoryPending, MemorySessions};
 pub use pages::{DefaultPages, Pages};
 pub use paths::BuildError;
-pub use serve::{serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_HEADER_READ_TIMEOUT};
+pub use serve::{
+    serve, serve_with, shutdown_signal, ServeOptions, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+};
 pub use state::{
     BoxFuture, PendingRecord, PendingStore, SessionRecord, SessionStore, StateError, StateResult,
 };
