@@ -473,8 +473,12 @@ impl Limiter {
         let wanted = self.keys_of(&keys, user, source, now);
         // Decide for every key first, then count in all of them: one lock, so atomic.
         let mut wait = Duration::ZERO;
-        for (key, _) in &wanted {
-            if let Some(b) = keys.get(key).filter(|b| !b.forgotten(&p, now)) {
+        for (key, free) in &wanted {
+            // A key within its free checks never makes anyone wait. (Its `next_at` is when it
+            // was made; a thread that read the clock just before another made it would
+            // otherwise see a wait of a few nanoseconds, announced as `Retry-After: 1`.)
+            let delayed = |b: &&Budget| b.used >= *free && !b.forgotten(&p, now);
+            if let Some(b) = keys.get(key).filter(delayed) {
                 wait = wait.max(b.next_at.saturating_duration_since(now));
             }
         }

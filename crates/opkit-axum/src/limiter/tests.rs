@@ -407,3 +407,14 @@ fn pending_steps_of_unknown_sources_are_not_limited() {
     }
     assert!(l.lock_quotas().debts.is_empty());
 }
+
+#[test]
+fn a_clock_read_just_before_another_thread_made_a_key_is_not_a_delay() {
+    // Threads read the clock before taking the lock: one may count with an instant a little
+    // earlier than the one another thread just made the account's key with.
+    let l = Limiter::default();
+    let t = Instant::now() + Duration::from_secs(1);
+    l.reserve_at(&alice(A), t).unwrap();
+    l.reserve_at(&alice(B), t - Duration::from_nanos(50))
+        .unwrap();
+}
