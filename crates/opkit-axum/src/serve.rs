@@ -192,6 +192,10 @@ impl ServeOptions {
     }
 }
 
+/// The largest read buffer of one connection (hyper's minimum is 8 KiB): room for a request
+/// head within the kit's limits (an 8 KiB query, a 4 KiB `Authorization` header, cookies).
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// How long a request head may take to arrive, by default: 30 s, enough for a slow mobile
 /// link to send a few kilobytes of headers.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -566,7 +570,12 @@ impl Worker {
                 // not hyper.
                 let builder = {
                     let mut builder = http1::Builder::new();
-                    builder.header_read_timeout(None);
+                    // hyper's read buffer may grow to about 400 KiB by default; a request head
+                    // the kit accepts fits in far less, and bodies stream through it, so a slow
+                    // head holds at most this much per connection.
+                    builder
+                        .header_read_timeout(None)
+                        .max_buf_size(MAX_READ_BUFFER);
                     builder
                 };
                 let conn = builder.serve_connection(io, service);
