@@ -170,6 +170,14 @@ pub enum ErrorKind {
     Signing,
     /// A response or token could not be serialised.
     Serialization,
+    /// The host's [claims hook](crate::host::ClaimsHook) returned a claim the provider sets
+    /// itself (a bug in the host; answered `server_error`).
+    ReservedClaim {
+        /// `id_token` or `access_token`.
+        token: &'static str,
+        /// The claim's name.
+        claim: String,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -216,7 +224,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Store(_)
             | ErrorKind::Random
             | ErrorKind::Signing
-            | ErrorKind::Serialization => f.write_str("internal server error"),
+            | ErrorKind::Serialization
+            | ErrorKind::ReservedClaim { .. } => f.write_str("internal server error"),
         }
     }
 }
@@ -295,7 +304,9 @@ impl Error {
             K::RateLimited(_) | K::Store(StoreErrorKind::Unavailable) => {
                 ErrorCode::TemporarilyUnavailable
             }
-            K::Store(_) | K::Random | K::Signing | K::Serialization => ErrorCode::ServerError,
+            K::Store(_) | K::Random | K::Signing | K::Serialization | K::ReservedClaim { .. } => {
+                ErrorCode::ServerError
+            }
         }
     }
 
@@ -312,7 +323,9 @@ impl Error {
             K::AccessDenied(_) => 403,
             K::RateLimited(_) => 429,
             K::Store(StoreErrorKind::Unavailable) => 503,
-            K::Store(_) | K::Random | K::Signing | K::Serialization => 500,
+            K::Store(_) | K::Random | K::Signing | K::Serialization | K::ReservedClaim { .. } => {
+                500
+            }
             _ => 400,
         }
     }

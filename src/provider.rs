@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::host::{Attempt, Clock, Event, Events, NoEvents, NoRateLimit, RateLimit, Rng};
+use crate::host::{Attempt, ClaimsHook, Clock, Event, Events, ExtraClaims, NoEvents};
+use crate::host::{NoRateLimit, RateLimit, Rng, TokenContext};
 use crate::host::{SystemClock, SystemRng};
 use crate::jose::KeySet;
 use crate::store::{Store, UserStore};
@@ -41,6 +42,7 @@ pub struct Provider<S, U> {
     pub(crate) rng: Arc<dyn Rng>,
     pub(crate) rate_limit: Arc<dyn RateLimit>,
     pub(crate) events: Arc<dyn Events>,
+    pub(crate) claims_hook: Option<Arc<dyn ClaimsHook>>,
     /// The keys and the documents built from them, swapped whole on rotation.
     published: RwLock<Arc<Published>>,
     /// Held by [`Provider::rotate_keys`] while the host's change runs, so rotations happen one
@@ -80,6 +82,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             rng: Arc::new(SystemRng::new()),
             rate_limit: Arc::new(NoRateLimit),
             events: Arc::new(NoEvents),
+            claims_hook: None,
             published,
             rotation: Mutex::new(()),
         }
@@ -108,6 +111,21 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     pub fn with_events(mut self, events: Arc<dyn Events>) -> Self {
         self.events = events;
         self
+    }
+
+    /// Ask `hook` for extra claims at every issuance (every grant type, and again at each
+    /// refresh); see [`ClaimsHook`].
+    pub fn with_claims_hook(mut self, hook: Arc<dyn ClaimsHook>) -> Self {
+        self.claims_hook = Some(hook);
+        self
+    }
+
+    /// The hook's extra claims for `token` (none without a hook).
+    pub(crate) async fn extra_claims(&self, token: TokenContext<'_>) -> Result<ExtraClaims, Error> {
+        match &self.claims_hook {
+            None => Ok(ExtraClaims::default()),
+            Some(hook) => Ok(hook.claims(&token).await?),
+        }
     }
 
     /// Report `event` to the host's sink (hosts use it for what happens outside the core,

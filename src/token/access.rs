@@ -68,6 +68,8 @@ pub(crate) struct AccessTokenInput<'a> {
     pub scopes: &'a Scopes,
     pub auth_time: Option<OffsetDateTime>,
     pub grant_id: Option<&'a GrantId>,
+    /// The host's extra claims.
+    pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A validated access token presented to a resource endpoint.
@@ -103,7 +105,13 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             auth_time: input.auth_time.map(OffsetDateTime::unix_timestamp),
             grant: input.grant_id.map(|g| g.0.as_str()),
         };
-        let payload = crate::json::to_json(&claims, 512)?;
+        let payload = super::extra::payload(
+            &claims,
+            input.extra,
+            crate::host::RESERVED_ACCESS_TOKEN,
+            "access_token",
+            512,
+        )?;
         let token = jose::sign_compact(key, "at+jwt", &payload)?;
         Ok(MintedAccessToken {
             token,

@@ -32,6 +32,8 @@ pub(crate) struct IdTokenInput<'a> {
     pub access_token: Option<&'a str>,
     pub code: Option<&'a str>,
     pub claims: Option<&'a UserClaims>,
+    /// The host's extra claims.
+    pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -111,7 +113,13 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             c_hash: input.code.map(half_hash),
             claims: input.claims.map(|c| ScopedClaims::new(c, input.scopes)),
         };
-        let payload = crate::json::to_json(&out, 768)?;
+        let payload = super::extra::payload(
+            &out,
+            input.extra,
+            crate::host::RESERVED_ID_TOKEN,
+            "id_token",
+            768,
+        )?;
         Ok(jose::sign_compact(key, "JWT", &payload)?)
     }
 }

@@ -2,6 +2,7 @@
 //! opaque secrets (codes, refresh tokens) handed out by the flows.
 
 mod access;
+mod extra;
 mod id_token;
 
 pub(crate) use access::AccessTokenInput;

@@ -202,6 +202,13 @@ impl<S: Store + 'static, U: UserStore + 'static> OpenIdProvider<S, U> {
         self
     }
 
+    /// Ask `hook` for extra claims in every ID token and access token the provider issues (see
+    /// [`ClaimsHook`](opkit::host::ClaimsHook)).
+    pub fn claims_hook(mut self, hook: Arc<dyn opkit::host::ClaimsHook>) -> Self {
+        self.provider = self.provider.with_claims_hook(hook);
+        self
+    }
+
     /// Use another clock (tests move time with it).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.provider = self.provider.with_clock(clock);

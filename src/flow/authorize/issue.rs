@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use super::{AuthorizationResponse, AuthorizeOutcome, PendingAuthorization, Session};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Event, Issued};
+use crate::host::{Event, ExtraClaims, Issued, TokenContext};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
 use crate::store::{CodeRecord, Grant, GrantId, StoreErrorKind};
@@ -85,6 +85,26 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         } else {
             None
         };
+        let grant_type = if rt.token || rt.id_token {
+            GrantType::Implicit
+        } else {
+            GrantType::AuthorizationCode
+        };
+        // Tokens from the authorization endpoint get the hook's claims; a code gets them at
+        // the token endpoint.
+        let extra = if rt.token || rt.id_token {
+            self.extra_claims(TokenContext {
+                grant_type,
+                client,
+                subject: Some(&session.subject),
+                scopes: &scopes,
+                grant_id: Some(&grant_id),
+                id_token: rt.id_token,
+            })
+            .await?
+        } else {
+            ExtraClaims::default()
+        };
         let access = if rt.token {
             Some(self.mint_access_token(
                 AccessTokenInput {
@@ -93,6 +113,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                     scopes: &scopes,
                     auth_time: Some(session.auth_time),
                     grant_id: Some(&grant_id),
+                    extra: Some(&extra.access_token),
                 },
                 now,
             )?)
@@ -113,6 +134,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                     access_token: access.as_ref().map(|a| a.token.as_str()),
                     code: code.as_deref(),
                     claims: Some(&claims),
+                    extra: Some(&extra.id_token),
                 },
                 now,
             )?)
@@ -121,11 +143,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
 
         self.events.emit(&Event::TokensIssued {
-            grant_type: if rt.token || rt.id_token {
-                GrantType::Implicit
-            } else {
-                GrantType::AuthorizationCode
-            },
+            grant_type,
             client_id: &client.client_id,
             subject: Some(&session.subject),
             grant_id: Some(&grant_id),

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::TokenResponse;
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Event, Issued};
+use crate::host::{Event, Issued, TokenContext};
 use crate::http::FormParams;
 use crate::scope;
 use crate::store::{Store, UserStore};
@@ -32,6 +32,16 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 ErrorKind::InvalidScope("openid and offline_access need a user".into()).into(),
             );
         }
+        let extra = self
+            .extra_claims(TokenContext {
+                grant_type: GrantType::ClientCredentials,
+                client,
+                subject: None,
+                scopes: &scopes,
+                grant_id: None,
+                id_token: false,
+            })
+            .await?;
         let access = self.mint_access_token(
             AccessTokenInput {
                 subject: &client.client_id,
@@ -39,6 +49,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 scopes: &scopes,
                 auth_time: None,
                 grant_id: None,
+                extra: Some(&extra.access_token),
             },
             now,
         )?;

@@ -90,6 +90,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 nonce: record.nonce.as_deref(),
                 refresh,
                 rotated: None,
+                extra: None,
             },
             now,
         )

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Event, Issued};
+use crate::host::{Event, ExtraClaims, Issued, TokenContext};
 use crate::http::{parse_form, FormParams, HttpRequest, HttpResponse, ParamsFrom};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
@@ -98,6 +98,23 @@ pub(crate) struct Issue<'a> {
     pub refresh: bool,
     /// The refresh token a rotation already stored, to hand out with the new tokens.
     pub rotated: Option<String>,
+    /// The claims hook's answer when the grant asked it already (the refresh grant asks before
+    /// it rotates, so a failing hook cannot spend the presented token).
+    pub extra: Option<ExtraClaims>,
+}
+
+impl Issue<'_> {
+    /// What the claims hook is told about this issuance.
+    pub(crate) fn token_context(&self, id_token: bool) -> TokenContext<'_> {
+        TokenContext {
+            grant_type: self.grant_type,
+            client: self.client,
+            subject: Some(self.subject),
+            scopes: self.scopes,
+            grant_id: Some(&self.grant.id),
+            id_token,
+        }
+    }
 }
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -171,6 +188,14 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         issue: Issue<'_>,
         now: OffsetDateTime,
     ) -> Result<TokenResponse, Error> {
+        let with_id_token = issue.scopes.contains(scope::OPENID);
+        let extra = match issue.extra {
+            Some(extra) => extra,
+            None => {
+                self.extra_claims(issue.token_context(with_id_token))
+                    .await?
+            }
+        };
         let access = self.mint_access_token(
             AccessTokenInput {
                 subject: issue.subject,
@@ -178,10 +203,11 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 scopes: issue.scopes,
                 auth_time: issue.auth_time,
                 grant_id: Some(&issue.grant.id),
+                extra: Some(&extra.access_token),
             },
             now,
         )?;
-        let id_token = if issue.scopes.contains(scope::OPENID) {
+        let id_token = if with_id_token {
             let claims = self
                 .users
                 .claims(issue.subject)
@@ -197,6 +223,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                     access_token: Some(&access.token),
                     code: None,
                     claims: Some(&claims),
+                    extra: Some(&extra.id_token),
                 },
                 now,
             )?)

@@ -75,6 +75,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 nonce: None,
                 refresh: scopes.contains(scope::OFFLINE_ACCESS),
                 rotated: None,
+                extra: None,
             },
             now,
         )

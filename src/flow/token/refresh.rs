@@ -8,6 +8,7 @@ use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
 use crate::host::Event;
 use crate::http::FormParams;
+use crate::scope;
 use crate::secret::{IssuedSecret, SecretHash};
 use crate::store::{GrantId, RefreshRotation};
 use crate::store::{Store, UserStore};
@@ -68,6 +69,22 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 asked
             }
         };
+        // The claims hook is asked before the rotation: if it fails, the presented token is
+        // not spent and the client can retry with it.
+        let mut issue = Issue {
+            grant_type: GrantType::RefreshToken,
+            client,
+            grant: &grant,
+            subject: &record.subject,
+            scopes: &scopes,
+            auth_time: Some(record.auth_time),
+            nonce: None,
+            refresh: false,
+            rotated: None,
+            extra: None,
+        };
+        let context = issue.token_context(scopes.contains(scope::OPENID));
+        issue.extra = Some(self.extra_claims(context).await?);
         let next = IssuedSecret::generate(&*self.rng)?;
         let next_record = self.refresh_record(
             &next,
@@ -90,20 +107,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 return Err(ErrorKind::InvalidGrant("invalid refresh token").into())
             }
         }
-        self.issue_tokens(
-            Issue {
-                grant_type: GrantType::RefreshToken,
-                client,
-                grant: &grant,
-                subject: &record.subject,
-                scopes: &scopes,
-                auth_time: Some(record.auth_time),
-                nonce: None,
-                refresh: false,
-                rotated: Some(next.plaintext),
-            },
-            now,
-        )
-        .await
+        issue.rotated = Some(next.plaintext);
+        self.issue_tokens(issue, now).await
     }
 }
