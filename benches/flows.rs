@@ -872,6 +872,7 @@ fn pieces(c: &mut Criterion<Clock>) {
         scope: Some("openid profile email".into()),
         id_token: Some(code["id_token"].as_str().unwrap().to_owned()),
         refresh_token: None,
+        issued_token_type: None,
     };
     c.bench_function("json/token_response", |b| {
         b.iter(|| serde_json::to_vec(black_box(&response)).unwrap())

@@ -128,6 +128,9 @@ pub struct Config {
     pub interaction_ttl: Duration,
     /// Whether the password grant may be enabled for clients at all (default off).
     pub password_grant_enabled: bool,
+    /// Serve RFC 8693 token exchange to clients the administrator gave the grant (default
+    /// off).
+    pub token_exchange_enabled: bool,
     /// Who may register clients dynamically.
     pub registration: RegistrationPolicy,
     /// The `aud` of JWT access tokens (RFC 9068); defaults to the issuer, whose UserInfo
@@ -184,6 +187,7 @@ impl Config {
             access_token_alg: Algorithm::Es256,
             interaction_ttl: Duration::minutes(10),
             password_grant_enabled: false,
+            token_exchange_enabled: false,
             registration: RegistrationPolicy::Closed,
             max_form_body: 16 * 1024,
             max_query: 8 * 1024,

@@ -74,6 +74,7 @@ pub(crate) fn document(config: &Config, keys: &KeySet) -> Vec<u8> {
         grant_types_supported: GrantType::ALL
             .iter()
             .filter(|g| **g != GrantType::Password || config.password_grant_enabled)
+            .filter(|g| **g != GrantType::TokenExchange || config.token_exchange_enabled)
             .map(|g| g.as_str())
             .collect(),
         subject_types_supported: ["public"],

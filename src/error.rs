@@ -53,6 +53,8 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2
     InvalidClientMetadata,
+    /// `invalid_target` (RFC 8693, RFC 8707)
+    InvalidTarget,
     /// RFC 7009 §2.2.1
     UnsupportedTokenType,
 }
@@ -81,6 +83,7 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
         }
     }
@@ -159,6 +162,9 @@ pub enum ErrorKind {
     InvalidClientMetadata(Cow<'static, str>),
     /// Token revocation: the token type hint names a type this server cannot revoke.
     UnsupportedTokenType,
+    /// Token exchange: the audience or resource asked for is not one the client may get a
+    /// token for.
+    InvalidTarget(Cow<'static, str>),
     /// The host's rate limiter refused the credential check (answered with `Retry-After`).
     RateLimited(crate::host::Throttled),
     /// The host's store failed; [`StoreErrorKind::Unavailable`] (transient) is answered
@@ -217,6 +223,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidRedirectUri(reason) => f.write_str(reason),
             ErrorKind::InvalidClientMetadata(reason) => f.write_str(reason),
             ErrorKind::UnsupportedTokenType => f.write_str("unsupported token_type_hint"),
+            ErrorKind::InvalidTarget(reason) => f.write_str(reason),
             ErrorKind::RateLimited(_) => f.write_str("too many attempts; retry later"),
             ErrorKind::Store(StoreErrorKind::Unavailable) => {
                 f.write_str("the service is temporarily unavailable; retry later")
@@ -300,6 +307,7 @@ impl Error {
             K::InsufficientScope(_) => ErrorCode::InsufficientScope,
             K::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
             K::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
+            K::InvalidTarget(_) => ErrorCode::InvalidTarget,
             K::UnsupportedTokenType => ErrorCode::UnsupportedTokenType,
             K::RateLimited(_) | K::Store(StoreErrorKind::Unavailable) => {
                 ErrorCode::TemporarilyUnavailable

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::host::{Attempt, ClaimsHook, Clock, Event, Events, ExtraClaims, NoEvents};
-use crate::host::{NoRateLimit, RateLimit, Rng, TokenContext};
+use crate::host::{NoRateLimit, RateLimit, Rng, TokenContext, TokenExchangePolicy};
 use crate::host::{SystemClock, SystemRng};
 use crate::jose::KeySet;
 use crate::store::{Store, UserStore};
@@ -43,6 +43,7 @@ pub struct Provider<S, U> {
     pub(crate) rate_limit: Arc<dyn RateLimit>,
     pub(crate) events: Arc<dyn Events>,
     pub(crate) claims_hook: Option<Arc<dyn ClaimsHook>>,
+    pub(crate) exchange_policy: Option<Arc<dyn TokenExchangePolicy>>,
     /// The keys and the documents built from them, swapped whole on rotation.
     published: RwLock<Arc<Published>>,
     /// Held by [`Provider::rotate_keys`] while the host's change runs, so rotations happen one
@@ -83,6 +84,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             rate_limit: Arc::new(NoRateLimit),
             events: Arc::new(NoEvents),
             claims_hook: None,
+            exchange_policy: None,
             published,
             rotation: Mutex::new(()),
         }
@@ -117,6 +119,13 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     /// refresh); see [`ClaimsHook`].
     pub fn with_claims_hook(mut self, hook: Arc<dyn ClaimsHook>) -> Self {
         self.claims_hook = Some(hook);
+        self
+    }
+
+    /// Judge token exchanges with `policy` (RFC 8693; see [`TokenExchangePolicy`] for what is
+    /// allowed without one).
+    pub fn with_token_exchange_policy(mut self, policy: Arc<dyn TokenExchangePolicy>) -> Self {
+        self.exchange_policy = Some(policy);
         self
     }
 

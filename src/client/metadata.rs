@@ -258,6 +258,12 @@ pub fn validate(
             "public clients may not use password",
         ));
     }
+    if !auth_method.is_confidential() && grant_types.contains(&GrantType::TokenExchange) {
+        return Err(MetadataError::invalid(
+            "grant_types",
+            "public clients may not use token exchange",
+        ));
+    }
 
     let redirect_uris = match opt_string_list(doc, "redirect_uris", max_uris)? {
         Some(list) => list,
@@ -462,6 +468,12 @@ fn grants_and_responses(
                         true => "only the administrator may give a client the password grant",
                     };
                     return Err(MetadataError::invalid("grant_types", why));
+                }
+                if grant == GrantType::TokenExchange && !management {
+                    return Err(MetadataError::invalid(
+                        "grant_types",
+                        "only the administrator may give a client token exchange",
+                    ));
                 }
                 if !out.contains(&grant) {
                     out.push(grant);

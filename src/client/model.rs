@@ -68,6 +68,9 @@ pub enum GrantType {
     ClientCredentials,
     /// `password` (resource owner password credentials; off unless enabled per provider and client)
     Password,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693; off unless enabled per
+    /// provider, and given to a client by the administrator only)
+    TokenExchange,
 }
 
 impl GrantType {
@@ -79,6 +82,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
+            GrantType::TokenExchange => TOKEN_EXCHANGE,
         }
     }
 
@@ -90,19 +94,24 @@ impl GrantType {
             "refresh_token" => Some(GrantType::RefreshToken),
             "client_credentials" => Some(GrantType::ClientCredentials),
             "password" => Some(GrantType::Password),
+            TOKEN_EXCHANGE => Some(GrantType::TokenExchange),
             _ => None,
         }
     }
 
     /// Every grant type, as discovery may list them.
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Implicit,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::Password,
+        GrantType::TokenExchange,
     ];
 }
+
+/// The grant type of RFC 8693 token exchange.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// A `response_type` value: a set of `code`, `id_token` and `token` (OAuth 2.0 Multiple
 /// Response Type Encoding Practices). Order in the parameter does not matter.

@@ -56,9 +56,13 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
         let token = form.require("token")?;
         let to_json = |body: &Introspection<'_>| crate::json::to_json(body, 512);
-        let verified = self.verify_access_token(token).await.ok().filter(|v| {
-            v.claims.client_id == client.client_id || client.settings.introspect_any_token
-        });
+        let verified = self
+            .verify_issued_access_token(token, true)
+            .await
+            .ok()
+            .filter(|v| {
+                v.claims.client_id == client.client_id || client.settings.introspect_any_token
+            });
         if let Some(verified) = verified {
             let c = &verified.claims;
             return to_json(&Introspection {

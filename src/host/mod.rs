@@ -8,6 +8,7 @@
 mod claims_hook;
 mod clock;
 mod events;
+mod exchange_policy;
 mod rate_limit;
 mod rng;
 
@@ -15,5 +16,8 @@ pub use claims_hook::{ClaimsFuture, ClaimsHook, ExtraClaims, TokenContext};
 pub(crate) use claims_hook::{RESERVED_ACCESS_TOKEN, RESERVED_ID_TOKEN};
 pub use clock::{Clock, SystemClock};
 pub use events::{Event, Events, Issued, NoEvents, SignInVia};
+pub use exchange_policy::{
+    ExchangeDecision, ExchangeRequest, ExchangedTokenType, TokenExchangePolicy,
+};
 pub use rate_limit::{Attempt, NoRateLimit, Outcome, RateLimit, Throttled};
 pub use rng::{Rng, RngError, SystemRng};

@@ -35,6 +35,9 @@ pub struct AccessTokenClaims {
     /// The grant id (absent for client credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    /// The actor of a delegation (RFC 8693 §4.1): `{"sub": …}`, nested for a chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -52,6 +55,8 @@ struct AccessTokenOut<'a> {
     auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     grant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a serde_json::Value>,
 }
 
 /// A freshly signed access token.
@@ -70,6 +75,10 @@ pub(crate) struct AccessTokenInput<'a> {
     pub grant_id: Option<&'a GrantId>,
     /// The host's extra claims.
     pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Another audience than the provider's (token exchange).
+    pub audience: Option<&'a str>,
+    /// The actor claim (token exchange with an actor token).
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// A validated access token presented to a resource endpoint.
@@ -96,7 +105,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         let claims = AccessTokenOut {
             iss: self.config.issuer(),
             sub: input.subject,
-            aud: &self.config.access_token_audience,
+            aud: input.audience.unwrap_or(&self.config.access_token_audience),
             exp: iat + ttl,
             iat,
             jti: &jti,
@@ -104,6 +113,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             scope: input.scopes,
             auth_time: input.auth_time.map(OffsetDateTime::unix_timestamp),
             grant: input.grant_id.map(|g| g.0.as_str()),
+            act: input.act,
         };
         let payload = super::extra::payload(
             &claims,
@@ -122,6 +132,16 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     /// Verify an access token this provider issued: signature, `typ`, issuer, audience, expiry,
     /// the grant still active and the token not revoked.
     pub async fn verify_access_token(&self, token: &str) -> Result<VerifiedAccessToken, Error> {
+        self.verify_issued_access_token(token, false).await
+    }
+
+    /// [`Provider::verify_access_token`], for any audience when `any_audience` (a token
+    /// exchanged for another resource is still ours to introspect and to exchange again).
+    pub(crate) async fn verify_issued_access_token(
+        &self,
+        token: &str,
+        any_audience: bool,
+    ) -> Result<VerifiedAccessToken, Error> {
         let invalid = |reason| Error::new(ErrorKind::InvalidToken(reason));
         let jws = self
             .keys()
@@ -135,7 +155,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         let claims: AccessTokenClaims = serde_json::from_slice(jws.payload())
             .map_err(|e| invalid("invalid access token").with_cause(e))?;
         let now = self.clock.now();
-        if claims.iss != self.config.issuer() || claims.aud != self.config.access_token_audience {
+        let audience_ok = any_audience || claims.aud == self.config.access_token_audience;
+        if claims.iss != self.config.issuer() || !audience_ok {
             return Err(invalid("access token not issued for this server"));
         }
         if now.unix_timestamp() >= claims.exp {

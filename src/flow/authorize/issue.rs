@@ -114,6 +114,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                     auth_time: Some(session.auth_time),
                     grant_id: Some(&grant_id),
                     extra: Some(&extra.access_token),
+                    audience: None,
+                    act: None,
                 },
                 now,
             )?)

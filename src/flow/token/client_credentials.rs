@@ -50,6 +50,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 auth_time: None,
                 grant_id: None,
                 extra: Some(&extra.access_token),
+                audience: None,
+                act: None,
             },
             now,
         )?;
@@ -71,6 +73,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             scope: (!scopes.is_empty()).then(|| scopes.to_string()),
             id_token: None,
             refresh_token: None,
+            issued_token_type: None,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod client_credentials;
 mod code;
+mod exchange;
 mod password;
 mod refresh;
 
@@ -38,6 +39,9 @@ pub struct TokenResponse {
     /// The refresh token, when `offline_access` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// What a token exchange issued (RFC 8693 §2.2.1); absent for the other grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl TokenResponse {
@@ -49,6 +53,7 @@ impl TokenResponse {
             ("scope", self.scope.as_deref()),
             ("id_token", self.id_token.as_deref()),
             ("refresh_token", self.refresh_token.as_deref()),
+            ("issued_token_type", self.issued_token_type),
         ];
         let plain = |s: &str| crate::json::needs_no_escaping(s);
         if !plain(&self.access_token)
@@ -140,6 +145,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         let grant_type = GrantType::parse(grant_type)
             .filter(|g| *g != GrantType::Implicit)
             .filter(|g| *g != GrantType::Password || self.config.password_grant_enabled)
+            .filter(|g| *g != GrantType::TokenExchange || self.config.token_exchange_enabled)
             .ok_or(ErrorKind::UnsupportedGrantType)?;
         if !client.allows_grant(grant_type) {
             return Err(ErrorKind::UnauthorizedClient(
@@ -155,6 +161,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 self.client_credentials_grant(&client, &form, now).await
             }
             GrantType::Password => self.password_grant(req, &client, &form, now).await,
+            GrantType::TokenExchange => self.token_exchange_grant(&client, &form, now).await,
             GrantType::Implicit => Err(ErrorKind::UnsupportedGrantType.into()),
         }
     }
@@ -204,6 +211,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 auth_time: issue.auth_time,
                 grant_id: Some(&issue.grant.id),
                 extra: Some(&extra.access_token),
+                audience: None,
+                act: None,
             },
             now,
         )?;
@@ -268,6 +277,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             scope: (!issue.scopes.is_empty()).then(|| issue.scopes.to_string()),
             id_token,
             refresh_token,
+            issued_token_type: None,
         })
     }
 
@@ -319,6 +329,7 @@ mod tests {
             scope: scope.map(str::to_owned),
             id_token: Some("eyJ.eyJ.sig2".into()),
             refresh_token: refresh.map(str::to_owned),
+            issued_token_type: None,
         }
     }
 
