@@ -36,6 +36,9 @@ struct Cli {
     /// Allow clients to be given the resource owner password grant
     #[arg(long)]
     password_grant: bool,
+    /// Serve RFC 8693 token exchange to clients the management API gives the grant
+    #[arg(long)]
+    token_exchange: bool,
     /// Threads serving requests, each with its own single-threaded runtime [default: one per
     /// CPU core]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -83,6 +86,7 @@ pub struct Options {
     pub open_registration: bool,
     pub registration_token: Option<String>,
     pub password_grant: bool,
+    pub token_exchange: bool,
     pub log_requests: bool,
     pub metrics: bool,
     /// Signing keys; `None` generates them at start (memory) or loads them from the store.
@@ -125,6 +129,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, 
         open_registration: cli.open_registration,
         registration_token: cli.registration_token,
         password_grant: cli.password_grant,
+        token_exchange: cli.token_exchange,
         log_requests: !cli.quiet,
         metrics: cli.metrics,
         keys: None,

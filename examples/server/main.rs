@@ -166,6 +166,7 @@ fn config(options: &Options) -> Result<Config, String> {
     let issuer = options.issuer.as_deref().unwrap_or_default();
     let mut config = Config::new(issuer).map_err(|e| e.to_string())?;
     config.password_grant_enabled = options.password_grant;
+    config.token_exchange_enabled = options.token_exchange;
     // Registration is closed unless asked for: open, or for holders of an initial access token.
     config.registration = match (&options.registration_token, options.open_registration) {
         (Some(token), _) => RegistrationPolicy::InitialAccessToken(SecretHash::of(token)),
