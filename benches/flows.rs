@@ -42,7 +42,7 @@ use opkit::{
     Provider, Session, TokenResponse,
 };
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +400,7 @@ struct Fixture {
     rs256: Client,
     service: Client,
     implicit: Client,
+    gateway: Client,
 }
 
 fn user_claims() -> UserClaims {
@@ -431,8 +432,9 @@ impl Fixture {
             )
             .expect("user");
         let steady = Steady::from_env();
-        let op = Provider::new(Config::new(ISSUER).expect("issuer"), keys, store, users)
-            .with_clock(steady.clock.clone());
+        let mut config = Config::new(ISSUER).expect("issuer");
+        config.token_exchange_enabled = true;
+        let op = Provider::new(config, keys, store, users).with_clock(steady.clock.clone());
         let client = |doc: Value| {
             let settings = validate(doc.as_object().unwrap(), MetadataSource::Management, false)
                 .expect("client metadata");
@@ -461,6 +463,14 @@ impl Fixture {
             "grant_types": ["client_credentials"],
             "allowed_scopes": ["invoices.read", "invoices.write"],
         }));
+        let gateway = client(json!({
+            "name": "API gateway",
+            "redirect_uris": [],
+            "id_token_signed_response_alg": "ES256",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+            "allowed_scopes": ["openid", "profile", "email"],
+        }));
         let mut implicit = client(json!({
             "name": "Legacy SPA",
             "redirect_uris": [REDIRECT],
@@ -486,6 +496,7 @@ impl Fixture {
             rs256,
             service,
             implicit,
+            gateway,
         };
         // Standing consent, so the measured requests never stop at a consent page.
         for c in [&f.es256, &f.rs256] {
@@ -645,6 +656,23 @@ impl Fixture {
         (HttpResponse::json_no_store(200, json), next)
     }
 
+    /// A user's access token from a code flow, to exchange.
+    fn user_access_token(&self) -> String {
+        let v = token_json(&self.code_flow(&self.es256));
+        v["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// RFC 8693: the gateway exchanges the user's access token for one of its own.
+    #[inline(never)]
+    fn exchange(&self, subject: &str) -> HttpResponse {
+        let body = format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+             &subject_token={subject}\
+             &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
+        );
+        self.token(&self.gateway, &body)
+    }
+
     #[inline(never)]
     fn implicit(&self) -> HttpResponse {
         let resp = self.authorize(&self.implicit.query);
@@ -699,6 +727,8 @@ struct Floor {
     id_token: Vec<u8>,
     access_token: Vec<u8>,
     service_token: Vec<u8>,
+    /// The floor key's signature over `access_token`, for the verification floor.
+    access_token_sig: ring::signature::Signature,
 }
 
 impl Floor {
@@ -709,12 +739,15 @@ impl Floor {
             .unwrap();
         let code = token_json(&f.code_flow(&f.es256));
         let service = token_json(&f.client_credentials());
+        let access_token = signing_input(code["access_token"].as_str().unwrap());
+        let access_token_sig = key.sign(&rng, &access_token).unwrap();
         let floor = Floor {
             rng,
             key,
             id_token: signing_input(code["id_token"].as_str().unwrap()),
-            access_token: signing_input(code["access_token"].as_str().unwrap()),
+            access_token,
             service_token: signing_input(service["access_token"].as_str().unwrap()),
+            access_token_sig,
         };
         eprintln!(
             "floor signing inputs: ID token {} bytes, access token {} bytes, client-credentials access token {} bytes",
@@ -739,6 +772,21 @@ impl Floor {
     fn one(&self) {
         black_box(self.sign(black_box(&self.service_token)));
     }
+
+    /// What a token exchange cannot avoid: verify the subject token's signature, sign one.
+    #[inline(never)]
+    fn verify_and_sign(&self) {
+        let public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            self.key.public_key().as_ref(),
+        );
+        black_box(public.verify(
+            black_box(&self.access_token),
+            self.access_token_sig.as_ref(),
+        ))
+        .expect("the floor's own signature");
+        black_box(self.sign(black_box(&self.service_token)));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,6 +805,9 @@ fn floors(c: &mut Criterion<Clock>) {
     let (_, floor) = fixture();
     c.bench_function("floor/two_es256_jwts", |b| b.iter(|| floor.two()));
     c.bench_function("floor/one_es256_jwt", |b| b.iter(|| floor.one()));
+    c.bench_function("floor/verify_and_sign_es256", |b| {
+        b.iter(|| floor.verify_and_sign())
+    });
 }
 
 /// How long `f` takes on `clock`, without the purges it ran (those are the janitor's time,
@@ -807,6 +858,19 @@ fn flows(c: &mut Criterion<Clock>) {
             let (resp, next) = f.refresh(&token);
             black_box(resp);
             token = next;
+        }),
+    );
+    // A subject token lives an hour of the steady clock; take a fresh one now and then.
+    let mut subject = f.user_access_token();
+    let mut uses = 0u32;
+    flow(
+        "flow/token_exchange_es256",
+        Box::new(move || {
+            uses += 1;
+            if uses % 10_000 == 0 {
+                subject = f.user_access_token();
+            }
+            black_box(f.exchange(&subject));
         }),
     );
     flow(
@@ -954,7 +1018,7 @@ fn criterion_estimate(id: &str) -> Option<f64> {
         .find_map(|k| v[k]["point_estimate"].as_f64())
 }
 
-const RATIOS: [(&str, &str, &str); 4] = [
+const RATIOS: [(&str, &str, &str); 5] = [
     (
         "flow/code_pkce_es256",
         "floor/two_es256_jwts",
@@ -966,6 +1030,11 @@ const RATIOS: [(&str, &str, &str); 4] = [
         "≤ 1.30",
     ),
     ("flow/refresh_rotate_es256", "floor/two_es256_jwts", "—"),
+    (
+        "flow/token_exchange_es256",
+        "floor/verify_and_sign_es256",
+        "—",
+    ),
     (
         "flow/implicit_id_token_token_es256",
         "floor/two_es256_jwts",
