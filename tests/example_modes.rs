@@ -1150,3 +1150,67 @@ async fn paging_while_clients_are_created() {
     assert_eq!(ids(&all).len(), 80);
     assert!(all["next"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_over_http() {
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let rp = Rp::start(|o| {
+        o.config.password_grant_enabled = true;
+        o.config.token_exchange_enabled = true;
+    })
+    .await;
+    assert!(rp.doc["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(EXCHANGE)));
+    let client = |name: &str, grants: Value| {
+        json!({
+            "name": name,
+            "redirect_uris": [],
+            "id_token_signed_response_alg": "ES256",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": grants,
+        })
+    };
+    let app = create_client(
+        &rp.http,
+        rp.issuer(),
+        client("App", json!(["password", "refresh_token"])),
+    )
+    .await;
+    let gateway = create_client(&rp.http, rp.issuer(), client("Gateway", json!([EXCHANGE]))).await;
+    let params = [
+        ("grant_type", "password"),
+        ("username", USER),
+        ("password", PASSWORD),
+        ("scope", "openid email offline_access"),
+    ];
+    let user = json_with(token_form(&rp.http, &rp.doc, &app, &params).await, 200).await;
+    let subject = user["access_token"].as_str().unwrap();
+
+    let params = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS),
+        ("scope", "email"),
+    ];
+    let out = json_with(token_form(&rp.http, &rp.doc, &gateway, &params).await, 200).await;
+    assert_eq!(
+        (out["issued_token_type"].as_str(), out["scope"].as_str()),
+        (Some(ACCESS), Some("email"))
+    );
+    let token = out["access_token"].as_str().unwrap();
+    let (typ, claims) = rp.verify(token, rp.issuer());
+    assert_eq!(typ.as_deref(), Some("at+jwt"));
+    assert_eq!(claims["client_id"], client_id(&gateway));
+    let (_, subject_claims) = rp.verify(subject, rp.issuer());
+    assert_eq!(claims["sub"], subject_claims["sub"]);
+    // Revoking one access token (RFC 7009) leaves its grant; revoking the refresh token ends
+    // the grant, and the exchanged token with it.
+    assert_eq!(rp.revoke(&app, subject, "access_token").await, 200);
+    assert_eq!(rp.introspect(&gateway, token).await["active"], true);
+    let refresh = user["refresh_token"].as_str().unwrap();
+    assert_eq!(rp.revoke(&app, refresh, "refresh_token").await, 200);
+    assert_eq!(rp.introspect(&gateway, token).await["active"], false);
+}
