@@ -178,6 +178,19 @@ async fn an_actor_token_makes_a_delegation_and_chains_nest() {
         claims(&h, &first, ISSUER)["act"],
         json!({"sub": svc.client.client_id})
     );
+    // Introspection tells a resource server who acts (RFC 8693 §4.1).
+    let form = serde_urlencoded::to_string([("token", first.as_str())]).unwrap();
+    let auth = basic_header(&svc.client.client_id, &secret);
+    let req = opkit::http::HttpRequest::new(opkit::http::Method::Post)
+        .header("content-type", b"application/x-www-form-urlencoded")
+        .header("authorization", auth.as_bytes())
+        .body(form.as_bytes());
+    let answer: Value = serde_json::from_slice(&h.provider.introspect(&req).await.body).unwrap();
+    assert_eq!(
+        answer["act"],
+        json!({"sub": svc.client.client_id}),
+        "{answer}"
+    );
 
     // The service passes the delegated token on to a second service, which acts too.
     let second = service(&h).await;

@@ -30,6 +30,9 @@ struct Introspection<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<&'a str>,
+    /// The actor of a delegated (exchanged) token, RFC 8693 §4.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a serde_json::Value>,
 }
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -76,6 +79,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 aud: Some(&c.aud),
                 iss: Some(&c.iss),
                 jti: Some(&c.jti),
+                act: c.act.as_ref(),
             });
         }
         let now = self.clock.now();

@@ -78,7 +78,8 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
     /// `405`, its `Allow` header.
     pub(crate) fn refused(&self, kind: MessageKind, err: &Error) -> HttpResponse {
         if let ErrorKind::Store(store) = err.kind() {
-            self.provider.emit(&opkit::host::Event::StoreFailed { kind: *store });
+            self.provider
+                .emit(&opkit::host::Event::StoreFailed { kind: *store });
         }
         if let Some(cause) = err.cause() {
             crate::log::line(&format!("refused ({}): {cause}", err.code()));
