@@ -23,7 +23,7 @@ use opkit::host::{Attempt, Event, Outcome, SignInVia};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
-use opkit::{AuthorizeOutcome, ConsentDecision, Error, ErrorKind, PendingAuthorization};
+use opkit::{AuthorizeOutcome, ConsentDecision, PendingAuthorization};
 use opkit::{ConsentStep, LoginStep};
 use time::OffsetDateTime;
 
@@ -118,23 +118,9 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         step: PendingStep,
         username: &str,
     ) -> Result<HttpResponse, HttpResponse> {
-        let attempt = Attempt::PendingStep {
-            source: incoming.remote_addr(),
-        };
-        if let Err(throttled) = self.limiter.reserve(&attempt) {
-            self.provider.emit(&Event::Throttled {
-                attempt,
-                retry_after: throttled.retry_after,
-            });
-            let err = Error::new(ErrorKind::RateLimited(throttled));
-            return Err(self.refused(MessageKind::Busy, &err));
-        }
+        let attempt = self.reserve_page(incoming)?;
         let shown = self.keep_and_render(incoming, step, username).await;
-        let outcome = match shown {
-            Ok(_) => Outcome::Succeeded,
-            Err(_) => Outcome::NotChecked,
-        };
-        self.limiter.settle(&attempt, outcome);
+        self.settle_page(&attempt, shown.is_ok());
         shown
     }
 

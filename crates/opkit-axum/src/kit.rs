@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use opkit::host::RateLimit;
+use opkit::host::{Attempt, Event, Outcome, RateLimit};
 use opkit::http::HttpResponse;
 use opkit::secret::SecretHash;
 use opkit::store::{Store, UserStore};
@@ -129,6 +129,37 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
             page.headers.push(("set-cookie", cookie.into()));
         }
         Ok(page)
+    }
+
+    /// Reserve a new pending page (login, consent, logout confirmation) in the quota of the
+    /// request's source, or the `429` page with `Retry-After`.
+    pub(crate) fn reserve_page(
+        &self,
+        incoming: &crate::adapter::Incoming,
+    ) -> Result<Attempt<'static>, HttpResponse> {
+        let attempt = Attempt::PendingStep {
+            source: incoming.remote_addr(),
+        };
+        if let Err(throttled) = self.limiter.reserve(&attempt) {
+            self.provider.emit(&Event::Throttled {
+                attempt,
+                retry_after: throttled.retry_after,
+            });
+            let err = Error::new(ErrorKind::RateLimited(throttled));
+            return Err(self.refused(MessageKind::Busy, &err));
+        }
+        Ok(attempt)
+    }
+
+    /// A page reserved with [`reserve_page`](Self::reserve_page) was kept (it keeps its place
+    /// in the quota) or not (the place is given back).
+    pub(crate) fn settle_page(&self, attempt: &Attempt<'_>, kept: bool) {
+        let outcome = if kept {
+            Outcome::Succeeded
+        } else {
+            Outcome::NotChecked
+        };
+        self.limiter.settle(attempt, outcome);
     }
 
     /// The response when a state store refused or failed.

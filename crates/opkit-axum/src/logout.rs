@@ -102,6 +102,22 @@ impl<S: Store + 'static, U: UserStore + 'static> Kit<S, U> {
         params: String,
         username: Option<&str>,
     ) -> Result<HttpResponse, HttpResponse> {
+        // A confirmation page holds a pending step like a login page: the same quota.
+        let attempt = self.reserve_page(incoming)?;
+        let shown = self
+            .keep_logout_page(incoming, request, params, username)
+            .await;
+        self.settle_page(&attempt, shown.is_ok());
+        shown
+    }
+
+    async fn keep_logout_page(
+        &self,
+        incoming: &Incoming,
+        request: &LogoutRequest,
+        params: String,
+        username: Option<&str>,
+    ) -> Result<HttpResponse, HttpResponse> {
         let browser = self.browser(incoming)?;
         let id = self.new_secret()?;
         let csrf = self.new_secret()?;

@@ -337,3 +337,36 @@ async fn one_source_flooding_the_login_page_cannot_evict_other_users_logins() {
     let tokens = redeem(&user, &doc, &client_id, &params["code"]).await;
     assert!(tokens["id_token"].is_string());
 }
+
+#[tokio::test]
+async fn logout_confirmation_pages_count_in_the_same_quota() {
+    // A signed-in browser asking to log out without an id_token_hint gets a confirmation page,
+    // which holds a pending step: one source cannot make them without bound either.
+    let policy = Policy {
+        pending_steps_per_source: Quota::new(3, std::time::Duration::from_secs(600)),
+        ..Policy::default()
+    };
+    let server = start(
+        |c| c.registration = RegistrationPolicy::Open,
+        |b| b.rate_limit(Arc::new(Limiter::with_policy(policy))),
+    )
+    .await;
+    let browser = from("127.0.0.2");
+    let doc = get_json(&browser, &server.url("/.well-known/openid-configuration")).await;
+    let client_id = register_public(&browser, &doc).await;
+    // Sign in: the login page and the consent page take two of the three places.
+    let page = browser
+        .get(authorize_url(&doc, &client_id))
+        .send()
+        .await
+        .unwrap();
+    let login = form_of(&page.text().await.unwrap());
+    let consent = post_login(&browser, &login, "alice", "wonderland").await;
+    assert_eq!(consent.status(), 200);
+    let logout = doc["end_session_endpoint"].as_str().unwrap();
+    let first = browser.get(logout).send().await.unwrap();
+    assert_eq!(first.status(), 200, "the third place: a confirmation page");
+    let second = browser.get(logout).send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert!(retry_after(&second).is_some());
+}
