@@ -1,4 +1,4 @@
-//! A PostgreSQL store for [opkit](opkit): every store trait of the core ([`ClientStore`],
+//! A PostgreSQL store for [opkit]: every store trait of the core ([`ClientStore`],
 //! [`GrantStore`], [`CodeStore`], [`RefreshTokenStore`], [`ConsentStore`],
 //! [`RevokedTokenStore`], so [`opkit::Store`] too, [`KeyStore`], [`UserStore`]) and of the
 //! `opkit-axum` host kit ([`SessionStore`](opkit_axum::SessionStore),
