@@ -32,6 +32,9 @@ fn command_line() {
     assert!(options.password_grant && options.open_registration);
     assert_eq!(options.admin_token.as_deref(), Some("abcdefghijklmnopq"));
     assert!(options.log_requests, "the access log is on by default");
+    let options = parse(&["--metrics", "--token-exchange"]).unwrap().unwrap();
+    assert!(options.metrics && options.token_exchange);
+    assert!(!parse(&[]).unwrap().unwrap().metrics, "metrics are opt-in");
     let options = parse(&["--workers=4", "-q"]).unwrap().unwrap();
     assert_eq!(options.workers, Some(4));
     assert!(!options.log_requests && !options.open_registration);
