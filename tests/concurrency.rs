@@ -554,8 +554,8 @@ mod gated {
     use opkit::secret::SecretHash;
     use opkit::store::{
         ClientStore, CodeRecord, CodeRedemption, CodeStore, Consent, ConsentStore, Grant, GrantId,
-        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshRotation, RefreshTokenStore,
-        RevokedTokenStore, SortOrder, StoreResult,
+        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshReuse, RefreshRotation,
+        RefreshTokenStore, RevokedTokenStore, SortOrder, StoreResult,
     };
     use time::OffsetDateTime;
     use tokio::sync::Notify;
@@ -682,6 +682,18 @@ mod gated {
         ) -> StoreResult<RefreshRotation> {
             self.gate.pass("rotate_refresh_token").await;
             self.inner.rotate_refresh_token(presented, next).await
+        }
+        async fn reuse_rotated_refresh_token(
+            &self,
+            presented: &SecretHash,
+            window_start: OffsetDateTime,
+            max_reuses: u32,
+            next: RefreshRecord,
+        ) -> StoreResult<RefreshReuse> {
+            self.gate.pass("reuse_rotated_refresh_token").await;
+            self.inner
+                .reuse_rotated_refresh_token(presented, window_start, max_reuses, next)
+                .await
         }
         async fn purge_expired_refresh_tokens(
             &self,

@@ -204,7 +204,19 @@ fn arguments() -> HashMap<&'static str, String> {
         ("refresh lookup", hash("42")),
         (
             "rotate refresh token",
-            format!("{}, {}, 'grant-42', '{{}}', {at}", hash("42"), hash("new")),
+            format!(
+                "{}, {}, 'grant-42', '{{}}', {at}, {at}",
+                hash("42"),
+                hash("new")
+            ),
+        ),
+        (
+            "grace reuse of a refresh token",
+            format!(
+                "{}, {}, 'grant-42', '{{}}', {at}, {at}, 3",
+                hash("42"),
+                hash("new")
+            ),
         ),
         ("purge refresh tokens", format!("{at}, 100")),
         ("consent", "'user-42', 'client-42'".to_owned()),

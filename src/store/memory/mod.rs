@@ -120,7 +120,15 @@ struct RefreshEntry {
     auth_time: OffsetDateTime,
     issued_at: OffsetDateTime,
     expires_at: Instant,
-    rotated: bool,
+    /// Set once the token is rotated. Boxed, so that the active tokens a store holds by the
+    /// million stay as small as before grace windows.
+    rotation: Option<Box<Rotation>>,
+}
+
+/// When a refresh token was rotated and how many grace reuses it was granted since.
+struct Rotation {
+    at: Instant,
+    reuses: u32,
 }
 
 /// A point in time as nanoseconds since the epoch: what the purges compare, millions of times
