@@ -145,6 +145,7 @@ fn client(id: &str, client_id: &str) -> Client {
             require_pkce: true,
             allow_plain_pkce: false,
             introspect_any_token: false,
+            refresh_grace: None,
             metadata,
         },
         date_created: issued_at(),
