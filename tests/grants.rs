@@ -1116,9 +1116,77 @@ async fn refresh_grace_is_management_only() {
     let stored = h.store_client(created["client_id"].as_str().unwrap()).await;
     assert_eq!(stored.settings.refresh_grace, None);
 
-    // The management API sets, bounds and shows it.
+    // The administrator sets one; the client's own replacement of its registration (RFC 7592)
+    // neither changes nor drops it, nor shows it.
+    let client_id = created["client_id"].as_str().unwrap();
+    let admin = json!({
+        "name": "Sneaky", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "RS256",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "refresh_grace_seconds": 15, "refresh_grace_reuses": 1,
+    });
+    let settings = validate(
+        admin.as_object().unwrap(),
+        MetadataSource::Management,
+        false,
+    )
+    .unwrap();
+    h.provider
+        .update_client(&stored.id, settings)
+        .await
+        .unwrap()
+        .unwrap();
+    let update = json!({
+        "client_id": client_id, "redirect_uris": [REDIRECT], "client_name": "Sneakier",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "refresh_grace_seconds": 300, "refresh_grace_reuses": 10,
+    })
+    .to_string();
+    let auth = format!(
+        "Bearer {}",
+        created["registration_access_token"].as_str().unwrap()
+    );
+    let req = HttpRequest::new(Method::Put)
+        .header("authorization", auth.as_bytes())
+        .header("content-type", b"application/json")
+        .body(update.as_bytes());
+    let resp = h.provider.registration_client(&req, client_id).await;
+    let updated: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(resp.status, 200, "{updated}");
+    assert_eq!(updated["client_name"], "Sneakier");
+    assert!(updated.get("refresh_grace_seconds").is_none(), "{updated}");
+    let stored = h.store_client(client_id).await;
+    assert_eq!(stored.settings.refresh_grace, Some(grace(15, 1)));
+
+    // The management API sets, bounds and shows it (and a client without one shows none).
     let c = h.client(json!({"refresh_grace_seconds": 20})).await;
     assert_eq!(c.client.settings.refresh_grace, Some(grace(20, 3)));
+    let view = |id: String| {
+        let h = &h;
+        async move {
+            let resp = h
+                .provider
+                .manage_clients(&HttpRequest::new(Method::Get), Some(&id))
+                .await;
+            assert_eq!(resp.status, 200);
+            serde_json::from_slice::<Value>(&resp.body).unwrap()
+        }
+    };
+    let shown = view(c.client.id.clone()).await;
+    assert_eq!(
+        (
+            &shown["refresh_grace_seconds"],
+            &shown["refresh_grace_reuses"]
+        ),
+        (&json!(20), &json!(3)),
+        "{shown}"
+    );
+    let off = h.client(json!({"refresh_grace_seconds": 0})).await;
+    let shown = view(off.client.id.clone()).await;
+    assert_eq!(shown["refresh_grace_seconds"], 0, "{shown}");
+    let plain = h.client(json!({})).await;
+    let shown = view(plain.client.id.clone()).await;
+    assert!(shown.get("refresh_grace_seconds").is_none(), "{shown}");
     for bad in [
         json!({"refresh_grace_seconds": 301}),
         json!({"refresh_grace_seconds": 30, "refresh_grace_reuses": 11}),
