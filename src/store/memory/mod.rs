@@ -27,8 +27,9 @@ use crate::store::{CodeRecord, Consent, GrantId, SigningKeyRecord};
 /// in memory.
 ///
 /// Cloning is cheap and clones share the same data. Each concern is one map behind one lock,
-/// so [`CodeStore::redeem_code`](super::CodeStore::redeem_code) and
+/// so [`CodeStore::redeem_code`](super::CodeStore::redeem_code),
 /// [`RefreshTokenStore::rotate_refresh_token`](super::RefreshTokenStore::rotate_refresh_token)
+/// and [`RefreshTokenStore::reuse_rotated_refresh_token`](super::RefreshTokenStore::reuse_rotated_refresh_token)
 /// are atomic by holding that lock for the check and the change. A lock poisoned by a
 /// panicking thread is recovered, not propagated. Every future completes on its first poll.
 ///
