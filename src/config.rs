@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use time::Duration;
 use url::Url;
 
@@ -96,6 +97,122 @@ impl fmt::Debug for RegistrationPolicy {
     }
 }
 
+/// The refresh rotation grace window: for `window` after a refresh token was rotated, presenting
+/// it again returns a fresh token pair in the same family instead of revoking the family, at
+/// most `reuses` times per rotated token. Off by default ([`RefreshGrace::OFF`]).
+///
+/// It forgives concurrent tabs and retried requests that present the token being rotated twice;
+/// the price is that a stolen rotated token can be replayed within the window, up to `reuses`
+/// times, without revoking the family. Outside the window or past the count, reuse revokes the
+/// whole family as without a grace window. Bounded: at most
+/// [`MAX_WINDOW_SECONDS`](RefreshGrace::MAX_WINDOW_SECONDS) and
+/// [`MAX_REUSES`](RefreshGrace::MAX_REUSES).
+///
+/// ```
+/// use opkit::config::RefreshGrace;
+/// let grace = RefreshGrace::new(30, RefreshGrace::DEFAULT_REUSES).unwrap();
+/// assert_eq!(grace.window(), time::Duration::seconds(30));
+/// assert_eq!(grace.reuses(), 3);
+/// assert!(RefreshGrace::new(0, 3).unwrap().is_off());
+/// assert!(RefreshGrace::new(301, 3).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "GraceDoc", into = "GraceDoc")]
+pub struct RefreshGrace {
+    window_seconds: u32,
+    reuses: u32,
+}
+
+/// How a [`RefreshGrace`] is stored in a client's settings (and checked when read back).
+#[derive(Serialize, Deserialize)]
+struct GraceDoc {
+    window_seconds: u32,
+    reuses: u32,
+}
+
+impl TryFrom<GraceDoc> for RefreshGrace {
+    type Error = InvalidRefreshGrace;
+    fn try_from(doc: GraceDoc) -> Result<Self, Self::Error> {
+        RefreshGrace::new(doc.window_seconds, doc.reuses)
+    }
+}
+
+impl From<RefreshGrace> for GraceDoc {
+    fn from(g: RefreshGrace) -> Self {
+        GraceDoc {
+            window_seconds: g.window_seconds,
+            reuses: g.reuses,
+        }
+    }
+}
+
+impl RefreshGrace {
+    /// No grace: presenting a rotated token again always revokes its family.
+    pub const OFF: RefreshGrace = RefreshGrace {
+        window_seconds: 0,
+        reuses: 0,
+    };
+    /// The longest window: 5 minutes.
+    pub const MAX_WINDOW_SECONDS: u32 = 300;
+    /// The most reuses of one rotated token.
+    pub const MAX_REUSES: u32 = 10;
+    /// The reuses a window allows when none are given (the example's `--refresh-grace-seconds`).
+    pub const DEFAULT_REUSES: u32 = 3;
+
+    /// A window of `window_seconds` allowing `reuses` reuses of each rotated token. Either
+    /// being 0 switches grace off; more than [`MAX_WINDOW_SECONDS`](Self::MAX_WINDOW_SECONDS) or
+    /// [`MAX_REUSES`](Self::MAX_REUSES) is refused.
+    pub fn new(window_seconds: u32, reuses: u32) -> Result<RefreshGrace, InvalidRefreshGrace> {
+        if window_seconds > Self::MAX_WINDOW_SECONDS {
+            return Err(InvalidRefreshGrace(
+                "the grace window is at most 300 seconds",
+            ));
+        }
+        if reuses > Self::MAX_REUSES {
+            return Err(InvalidRefreshGrace("the grace reuses are at most 10"));
+        }
+        if window_seconds == 0 || reuses == 0 {
+            return Ok(Self::OFF);
+        }
+        Ok(RefreshGrace {
+            window_seconds,
+            reuses,
+        })
+    }
+
+    /// Whether grace is off.
+    pub fn is_off(&self) -> bool {
+        self.window_seconds == 0
+    }
+
+    /// How long after its rotation a token may be presented again (zero when off).
+    pub fn window(&self) -> Duration {
+        Duration::seconds(i64::from(self.window_seconds))
+    }
+
+    /// The window in whole seconds.
+    pub fn window_seconds(&self) -> u32 {
+        self.window_seconds
+    }
+
+    /// How many times one rotated token may be presented again (zero when off).
+    pub fn reuses(&self) -> u32 {
+        self.reuses
+    }
+}
+
+/// A [`RefreshGrace`] out of bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRefreshGrace(&'static str);
+
+impl fmt::Display for InvalidRefreshGrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for InvalidRefreshGrace {}
+
 /// Provider settings. Build with [`Config::new`], then adjust fields.
 ///
 /// ```
@@ -120,6 +237,9 @@ pub struct Config {
     pub refresh_token_idle_ttl: Duration,
     /// Refresh token family absolute lifetime from the original authorization (default 90 days).
     pub refresh_token_absolute_ttl: Duration,
+    /// The refresh rotation grace window for every client that does not set its own
+    /// (default [`RefreshGrace::OFF`]).
+    pub refresh_grace: RefreshGrace,
     /// The algorithm JWT access tokens are signed with (default ES256).
     pub access_token_alg: Algorithm,
     /// How long a login or consent step of the authorization endpoint stays usable after the
@@ -184,6 +304,7 @@ impl Config {
             id_token_ttl: Duration::hours(1),
             refresh_token_idle_ttl: Duration::days(14),
             refresh_token_absolute_ttl: Duration::days(90),
+            refresh_grace: RefreshGrace::OFF,
             access_token_alg: Algorithm::Es256,
             interaction_ttl: Duration::minutes(10),
             password_grant_enabled: false,
@@ -277,5 +398,27 @@ mod tests {
         assert!(Config::new("https://id.example.com?x=1").is_err());
         assert!(Config::new("https://id.example.com#x").is_err());
         assert!(Config::new("id.example.com").is_err());
+    }
+
+    #[test]
+    fn refresh_grace_bounds() {
+        assert_eq!(
+            Config::new("https://id.example.com").unwrap().refresh_grace,
+            RefreshGrace::OFF
+        );
+        assert_eq!(RefreshGrace::new(0, 5), Ok(RefreshGrace::OFF));
+        assert_eq!(RefreshGrace::new(30, 0), Ok(RefreshGrace::OFF));
+        let max = RefreshGrace::new(300, 10).unwrap();
+        assert_eq!((max.window(), max.reuses()), (Duration::seconds(300), 10));
+        assert!(!max.is_off());
+        assert!(RefreshGrace::new(301, 1).is_err());
+        assert!(RefreshGrace::new(1, 11).is_err());
+        // Stored documents are checked when read back.
+        let doc = serde_json::to_string(&max).unwrap();
+        assert_eq!(doc, r#"{"window_seconds":300,"reuses":10}"#);
+        assert_eq!(serde_json::from_str::<RefreshGrace>(&doc).unwrap(), max);
+        assert!(
+            serde_json::from_str::<RefreshGrace>(r#"{"window_seconds":9999,"reuses":1}"#).is_err()
+        );
     }
 }

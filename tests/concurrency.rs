@@ -14,6 +14,7 @@ use opkit::client::ClientWithSecrets;
 use opkit::http::{HttpRequest, Method};
 use opkit::{AuthorizeOutcome, ConsentDecision, Session};
 use serde_json::{json, Value};
+use time::Duration;
 use tokio::sync::Barrier;
 
 const TASKS: usize = 32;
@@ -61,9 +62,19 @@ where
     Fut: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let barrier = Arc::new(Barrier::new(TASKS));
-    let mut handles = Vec::with_capacity(TASKS);
-    for i in 0..TASKS {
+    race_n(TASKS, f).await
+}
+
+/// [`race`] with `n` copies.
+async fn race_n<F, Fut, T>(n: usize, f: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
         let barrier = barrier.clone();
         let fut = f(i);
         handles.push(tokio::spawn(async move {
@@ -71,7 +82,7 @@ where
             fut.await
         }));
     }
-    let mut out = Vec::with_capacity(TASKS);
+    let mut out = Vec::with_capacity(n);
     for h in handles {
         out.push(h.await.expect("a racing task panicked"));
     }
@@ -205,6 +216,155 @@ async fn one_refresh_token_used_by_many_at_once() {
             401
         );
         assert_eq!(h.userinfo(&first_access).await.0, 401);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The refresh rotation grace window
+
+fn grace(seconds: u32, reuses: u32) -> opkit::config::RefreshGrace {
+    opkit::config::RefreshGrace::new(seconds, reuses).unwrap()
+}
+
+async fn grant_of(h: &Harness, rt: &str) -> opkit::store::GrantId {
+    use opkit::store::RefreshTokenStore;
+    h.store
+        .refresh_token(&opkit::secret::SecretHash::of(rt))
+        .await
+        .unwrap()
+        .unwrap()
+        .record
+        .grant_id
+}
+
+/// `n` presentations of one fresh refresh token at once; returns the original token, its grant
+/// and the results.
+async fn present_at_once(
+    h: &Arc<Harness>,
+    c: &ClientWithSecrets,
+    creds: &Arc<(String, String)>,
+    n: usize,
+) -> (String, opkit::store::GrantId, Vec<(u16, Value)>) {
+    let code = code_for(h, &c.client.client_id, "openid offline_access", &h.alice()).await;
+    let (status, tokens) = redeem(h, creds, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let rt = Arc::new(tokens["refresh_token"].as_str().unwrap().to_owned());
+    let family = grant_of(h, &rt).await;
+    let results = race_n(n, |_| {
+        let (h, creds, rt) = (h.clone(), creds.clone(), rt.clone());
+        async move { refresh(&h, &creds, &rt).await }
+    })
+    .await;
+    (rt.to_string(), family, results)
+}
+
+#[track_caller]
+fn assert_invalid_grant((status, json): &(u16, Value)) {
+    assert_eq!(
+        (*status, json["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{json}"
+    );
+}
+
+/// Without a grace window, of 100 presentations of one refresh token at once exactly one
+/// rotates it; the other 99 are reuse and revoke the family, the winner's tokens included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_grace_100_rotations_at_once_give_one_success() {
+    let h = Arc::new(Harness::new());
+    let c = h.client(json!({})).await;
+    let creds = Arc::new(creds(&c));
+    let (_, _, results) = present_at_once(&h, &c, &creds, 100).await;
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, j)| j)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    results
+        .iter()
+        .filter(|(s, _)| *s != 200)
+        .for_each(assert_invalid_grant);
+    let won = winners[0];
+    assert_invalid_grant(&refresh(&h, &creds, won["refresh_token"].as_str().unwrap()).await);
+    assert_eq!(
+        h.userinfo(won["access_token"].as_str().unwrap()).await.0,
+        401
+    );
+}
+
+/// With a grace window of 10 reuses, 11 presentations of one token at once all succeed (one
+/// rotation, ten reuses), each with its own refresh token, all in the token's family; once the
+/// window is over, presenting the original again revokes every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_grace_presentations_at_once_within_the_window_all_succeed() {
+    let h = Arc::new(Harness::with_config(|c| c.refresh_grace = grace(30, 10)));
+    let c = h.client(json!({})).await;
+    let creds = Arc::new(creds(&c));
+    for _ in 0..ROUNDS {
+        let (rt, family, results) = present_at_once(&h, &c, &creds, 11).await;
+        let mut refresh_tokens = HashSet::new();
+        for (status, json) in &results {
+            assert_eq!(*status, 200, "every presentation succeeds: {json}");
+            let next = json["refresh_token"].as_str().unwrap().to_owned();
+            assert_eq!(grant_of(&h, &next).await, family, "one family");
+            assert_eq!(
+                h.userinfo(json["access_token"].as_str().unwrap()).await.0,
+                200
+            );
+            refresh_tokens.insert(next);
+        }
+        assert_eq!(refresh_tokens.len(), 11, "each got its own refresh token");
+
+        h.clock.advance(Duration::seconds(31));
+        assert_invalid_grant(&refresh(&h, &creds, &rt).await);
+        for next in &refresh_tokens {
+            assert_invalid_grant(&refresh(&h, &creds, next).await);
+        }
+        for (_, json) in &results {
+            assert_eq!(
+                h.userinfo(json["access_token"].as_str().unwrap()).await.0,
+                401
+            );
+        }
+    }
+}
+
+/// With 3 reuses, of 20 presentations of one token at once exactly 4 succeed (one rotation,
+/// three reuses, counted by the store); the other 16 fail, reuse past the count revokes the
+/// family, and every token the 4 got stops working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_grace_presentations_at_once_past_the_count_revoke_the_family() {
+    let h = Arc::new(Harness::with_config(|c| c.refresh_grace = grace(30, 3)));
+    let c = h.client(json!({})).await;
+    let creds = Arc::new(creds(&c));
+    for _ in 0..ROUNDS {
+        let (_, family, results) = present_at_once(&h, &c, &creds, 20).await;
+        let winners: Vec<&Value> = results
+            .iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, j)| j)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            4,
+            "one rotation and three reuses: {results:?}"
+        );
+        results
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .for_each(assert_invalid_grant);
+        use opkit::store::GrantStore;
+        assert!(h.store.grant(&family).await.unwrap().unwrap().revoked);
+        for won in winners {
+            let next = won["refresh_token"].as_str().unwrap();
+            assert_eq!(grant_of(&h, next).await, family, "one family");
+            assert_invalid_grant(&refresh(&h, &creds, next).await);
+            assert_eq!(
+                h.userinfo(won["access_token"].as_str().unwrap()).await.0,
+                401
+            );
+        }
     }
 }
 
@@ -554,8 +714,8 @@ mod gated {
     use opkit::secret::SecretHash;
     use opkit::store::{
         ClientStore, CodeRecord, CodeRedemption, CodeStore, Consent, ConsentStore, Grant, GrantId,
-        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshRotation, RefreshTokenStore,
-        RevokedTokenStore, SortOrder, StoreResult,
+        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshReuse, RefreshRotation,
+        RefreshTokenStore, RevokedTokenStore, SortOrder, StoreResult,
     };
     use time::OffsetDateTime;
     use tokio::sync::Notify;
@@ -682,6 +842,18 @@ mod gated {
         ) -> StoreResult<RefreshRotation> {
             self.gate.pass("rotate_refresh_token").await;
             self.inner.rotate_refresh_token(presented, next).await
+        }
+        async fn reuse_rotated_refresh_token(
+            &self,
+            presented: &SecretHash,
+            window_start: OffsetDateTime,
+            max_reuses: u32,
+            next: RefreshRecord,
+        ) -> StoreResult<RefreshReuse> {
+            self.gate.pass("reuse_rotated_refresh_token").await;
+            self.inner
+                .reuse_rotated_refresh_token(presented, window_start, max_reuses, next)
+                .await
         }
         async fn purge_expired_refresh_tokens(
             &self,

@@ -892,3 +892,318 @@ async fn rate_limit_hook_throttles_password_and_secret_guessing() {
         429
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The refresh rotation grace window
+
+async fn refresh_with(h: &Harness, c: &opkit::client::ClientWithSecrets, rt: &str) -> (u16, Value) {
+    let creds = (
+        c.client.client_id.as_str(),
+        c.client_secret.as_deref().unwrap(),
+    );
+    post(
+        h,
+        "token",
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        Some(creds),
+    )
+    .await
+}
+
+/// A success: the new refresh token and access token.
+#[track_caller]
+fn pair((status, json): (u16, Value)) -> (String, String) {
+    assert_eq!(status, 200, "{json}");
+    (
+        json["refresh_token"].as_str().unwrap().to_owned(),
+        json["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[track_caller]
+fn refused((status, json): (u16, Value)) {
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{json}"
+    );
+}
+
+fn grace(seconds: u32, reuses: u32) -> opkit::config::RefreshGrace {
+    opkit::config::RefreshGrace::new(seconds, reuses).unwrap()
+}
+
+async fn grant_of(h: &Harness, rt: &str) -> opkit::store::GrantId {
+    use opkit::store::RefreshTokenStore;
+    h.store
+        .refresh_token(&opkit::secret::SecretHash::of(rt))
+        .await
+        .unwrap()
+        .unwrap()
+        .record
+        .grant_id
+}
+
+/// Within the window (its end included) a rotated token is honoured up to the count, each time
+/// with a fresh pair in the same family, and every token handed out keeps working; one more
+/// presentation revokes the family with everything it handed out.
+#[tokio::test]
+async fn refresh_grace_honours_a_rotated_token_within_the_window_up_to_the_count() {
+    let h = Harness::with_config(|c| c.refresh_grace = grace(60, 2));
+    let c = h.client(json!({})).await;
+    let rt1 = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let family = grant_of(&h, &rt1).await;
+
+    let (rt2, at2) = pair(refresh_with(&h, &c, &rt1).await);
+    h.clock.advance(Duration::seconds(10));
+    let (rt3, at3) = pair(refresh_with(&h, &c, &rt1).await);
+    assert_ne!(rt2, rt3, "a reuse hands out a new refresh token");
+    // A token a reuse handed out rotates like any other.
+    let (rt5, at5) = pair(refresh_with(&h, &c, &rt3).await);
+    // The window is measured from the rotation and includes its end.
+    h.clock.advance(Duration::seconds(50));
+    let (rt4, at4) = pair(refresh_with(&h, &c, &rt1).await);
+    for rt in [&rt2, &rt3, &rt4, &rt5] {
+        assert_eq!(grant_of(&h, rt).await, family, "one family");
+    }
+    for at in [&at2, &at3, &at4, &at5] {
+        assert_eq!(h.userinfo(at).await.0, 200);
+    }
+
+    // Past the count: reuse revokes the family, and everything the reuses handed out with it.
+    refused(refresh_with(&h, &c, &rt1).await);
+    for rt in [&rt2, &rt4, &rt5] {
+        refused(refresh_with(&h, &c, rt).await);
+    }
+    for at in [&at2, &at3, &at4, &at5] {
+        assert_eq!(h.userinfo(at).await.0, 401);
+    }
+}
+
+#[tokio::test]
+async fn refresh_grace_ends_with_its_window() {
+    let h = Harness::with_config(|c| c.refresh_grace = grace(30, 3));
+    let c = h.client(json!({})).await;
+    let rt1 = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (rt2, at2) = pair(refresh_with(&h, &c, &rt1).await);
+    let (rt3, _) = pair(refresh_with(&h, &c, &rt1).await);
+    h.clock.advance(Duration::seconds(31));
+    refused(refresh_with(&h, &c, &rt1).await);
+    refused(refresh_with(&h, &c, &rt2).await);
+    refused(refresh_with(&h, &c, &rt3).await);
+    assert_eq!(h.userinfo(&at2).await.0, 401);
+}
+
+/// Reuses do not extend the window: it runs from the rotation, however often the token came
+/// back since.
+#[tokio::test]
+async fn refresh_grace_reuses_do_not_extend_the_window() {
+    let h = Harness::with_config(|c| c.refresh_grace = grace(30, 10));
+    let c = h.client(json!({})).await;
+    let rt1 = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (rt2, _) = pair(refresh_with(&h, &c, &rt1).await);
+    for _ in 0..3 {
+        h.clock.advance(Duration::seconds(10));
+        pair(refresh_with(&h, &c, &rt1).await);
+    }
+    h.clock.advance(Duration::seconds(1));
+    refused(refresh_with(&h, &c, &rt1).await);
+    refused(refresh_with(&h, &c, &rt2).await);
+}
+
+/// A client's own grace beats the provider's, both ways; without one the provider's applies.
+#[tokio::test]
+async fn refresh_grace_per_client_overrides_the_provider() {
+    // The provider has none; one client has its own.
+    let h = Harness::new();
+    let plain = h.client(json!({})).await;
+    let forgiving = h
+        .client(json!({"refresh_grace_seconds": 30, "refresh_grace_reuses": 1}))
+        .await;
+    assert_eq!(forgiving.client.settings.refresh_grace, Some(grace(30, 1)));
+    let rt = offline_tokens(&h, &forgiving).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (next, _) = pair(refresh_with(&h, &forgiving, &rt).await);
+    pair(refresh_with(&h, &forgiving, &rt).await);
+    refused(refresh_with(&h, &forgiving, &rt).await);
+    refused(refresh_with(&h, &forgiving, &next).await);
+    let rt = offline_tokens(&h, &plain).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (next, _) = pair(refresh_with(&h, &plain, &rt).await);
+    refused(refresh_with(&h, &plain, &rt).await);
+    refused(refresh_with(&h, &plain, &next).await);
+
+    // The provider has one; a client switches it off with 0 seconds.
+    let h = Harness::with_config(|c| c.refresh_grace = grace(30, 3));
+    let strict = h.client(json!({"refresh_grace_seconds": 0})).await;
+    let plain = h.client(json!({})).await;
+    let rt = offline_tokens(&h, &strict).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (next, _) = pair(refresh_with(&h, &strict, &rt).await);
+    refused(refresh_with(&h, &strict, &rt).await);
+    refused(refresh_with(&h, &strict, &next).await);
+    let rt = offline_tokens(&h, &plain).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    pair(refresh_with(&h, &plain, &rt).await);
+    pair(refresh_with(&h, &plain, &rt).await);
+}
+
+/// An expired rotated token is a reuse even within the window: it revokes the family.
+#[tokio::test]
+async fn refresh_grace_never_revives_an_expired_token() {
+    let h = Harness::with_config(|c| {
+        c.refresh_grace = grace(300, 3);
+        c.refresh_token_idle_ttl = Duration::minutes(2);
+    });
+    let c = h.client(json!({})).await;
+    let rt1 = offline_tokens(&h, &c).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.clock.advance(Duration::seconds(110));
+    let (rt2, _) = pair(refresh_with(&h, &c, &rt1).await);
+    h.clock.advance(Duration::seconds(20));
+    refused(refresh_with(&h, &c, &rt1).await);
+    refused(refresh_with(&h, &c, &rt2).await);
+}
+
+/// Dynamic registration can neither set a grace window nor see one: it is the administrator's
+/// (management API) only, and an RFC 7592 update keeps what the administrator set.
+#[tokio::test]
+async fn refresh_grace_is_management_only() {
+    use opkit::client::{validate, MetadataSource};
+    let doc = json!({
+        "client_name": "Sneaky", "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "refresh_grace_seconds": 300, "refresh_grace_reuses": 10,
+    });
+    let settings = validate(
+        doc.as_object().unwrap(),
+        MetadataSource::Registration,
+        false,
+    )
+    .unwrap();
+    assert_eq!(settings.refresh_grace, None);
+    assert!(!settings.metadata.contains_key("refresh_grace_seconds"));
+    assert!(!settings.metadata.contains_key("refresh_grace_reuses"));
+
+    let h = Harness::new();
+    let body = doc.to_string();
+    let req = HttpRequest::new(Method::Post)
+        .header("content-type", b"application/json")
+        .body(body.as_bytes());
+    let resp = h.provider.register(&req).await;
+    assert_eq!(resp.status, 201);
+    let created: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert!(created.get("refresh_grace_seconds").is_none(), "{created}");
+    let stored = h.store_client(created["client_id"].as_str().unwrap()).await;
+    assert_eq!(stored.settings.refresh_grace, None);
+
+    // The administrator sets one; the client's own replacement of its registration (RFC 7592)
+    // neither changes nor drops it, nor shows it.
+    let client_id = created["client_id"].as_str().unwrap();
+    let admin = json!({
+        "name": "Sneaky", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "RS256",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "refresh_grace_seconds": 15, "refresh_grace_reuses": 1,
+    });
+    let settings = validate(
+        admin.as_object().unwrap(),
+        MetadataSource::Management,
+        false,
+    )
+    .unwrap();
+    h.provider
+        .update_client(&stored.id, settings)
+        .await
+        .unwrap()
+        .unwrap();
+    let update = json!({
+        "client_id": client_id, "redirect_uris": [REDIRECT], "client_name": "Sneakier",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "refresh_grace_seconds": 300, "refresh_grace_reuses": 10,
+    })
+    .to_string();
+    let auth = format!(
+        "Bearer {}",
+        created["registration_access_token"].as_str().unwrap()
+    );
+    let req = HttpRequest::new(Method::Put)
+        .header("authorization", auth.as_bytes())
+        .header("content-type", b"application/json")
+        .body(update.as_bytes());
+    let resp = h.provider.registration_client(&req, client_id).await;
+    let updated: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(resp.status, 200, "{updated}");
+    assert_eq!(updated["client_name"], "Sneakier");
+    assert!(updated.get("refresh_grace_seconds").is_none(), "{updated}");
+    let stored = h.store_client(client_id).await;
+    assert_eq!(stored.settings.refresh_grace, Some(grace(15, 1)));
+
+    // The management API sets, bounds and shows it (and a client without one shows none).
+    let c = h.client(json!({"refresh_grace_seconds": 20})).await;
+    assert_eq!(c.client.settings.refresh_grace, Some(grace(20, 3)));
+    let view = |id: String| {
+        let h = &h;
+        async move {
+            let resp = h
+                .provider
+                .manage_clients(&HttpRequest::new(Method::Get), Some(&id))
+                .await;
+            assert_eq!(resp.status, 200);
+            serde_json::from_slice::<Value>(&resp.body).unwrap()
+        }
+    };
+    let shown = view(c.client.id.clone()).await;
+    assert_eq!(
+        (
+            &shown["refresh_grace_seconds"],
+            &shown["refresh_grace_reuses"]
+        ),
+        (&json!(20), &json!(3)),
+        "{shown}"
+    );
+    let off = h.client(json!({"refresh_grace_seconds": 0})).await;
+    let shown = view(off.client.id.clone()).await;
+    assert_eq!(shown["refresh_grace_seconds"], 0, "{shown}");
+    let plain = h.client(json!({})).await;
+    let shown = view(plain.client.id.clone()).await;
+    assert!(shown.get("refresh_grace_seconds").is_none(), "{shown}");
+    for bad in [
+        json!({"refresh_grace_seconds": 301}),
+        json!({"refresh_grace_seconds": 30, "refresh_grace_reuses": 11}),
+        json!({"refresh_grace_reuses": 2}),
+        json!({"refresh_grace_seconds": "30"}),
+        json!({"refresh_grace_seconds": -1}),
+    ] {
+        let mut doc = json!({
+            "name": "RP", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "ES256",
+            "token_endpoint_auth_method": "client_secret_basic",
+        });
+        for (k, v) in bad.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        assert!(
+            validate(doc.as_object().unwrap(), MetadataSource::Management, false).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -62,8 +62,8 @@ mod broken_stores {
     use opkit::secret::SecretHash;
     use opkit::store::{
         ClientStore, CodeRecord, CodeRedemption, CodeStore, Consent, ConsentStore, Grant, GrantId,
-        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshRotation, RefreshTokenStore,
-        RevokedTokenStore, SortOrder, StoreResult,
+        GrantStore, MemoryStore, RefreshLookup, RefreshRecord, RefreshReuse, RefreshRotation,
+        RefreshTokenStore, RevokedTokenStore, SortOrder, StoreResult,
     };
     use opkit::test_kit;
     use time::OffsetDateTime;
@@ -73,6 +73,8 @@ mod broken_stores {
         #[default]
         RacyRedeem,
         ReuseStoresNext,
+        GraceIgnoresCount,
+        GraceIgnoresWindow,
     }
 
     #[derive(Clone, Default)]
@@ -165,7 +167,7 @@ mod broken_stores {
             }
         }
         async fn redeem_code(&self, hash: &SecretHash) -> StoreResult<CodeRedemption> {
-            if let Flaw::ReuseStoresNext = self.flaw {
+            if !matches!(self.flaw, Flaw::RacyRedeem) {
                 return self.inner.redeem_code(hash).await;
             }
             let found = self.codes.lock().unwrap().get(hash).cloned();
@@ -185,7 +187,7 @@ mod broken_stores {
             })
         }
         async fn purge_expired_codes(&self, now: OffsetDateTime, limit: usize) -> StoreResult<u64> {
-            if let Flaw::ReuseStoresNext = self.flaw {
+            if !matches!(self.flaw, Flaw::RacyRedeem) {
                 return self.inner.purge_expired_codes(now, limit).await;
             }
             let mut codes = self.codes.lock().unwrap();
@@ -228,6 +230,21 @@ mod broken_stores {
                 self.inner.put_refresh_token(next).await?;
             }
             out
+        }
+        fn reuse_rotated_refresh_token(
+            &self,
+            presented: &SecretHash,
+            window_start: OffsetDateTime,
+            max_reuses: u32,
+            next: RefreshRecord,
+        ) -> impl Future<Output = StoreResult<RefreshReuse>> + Send {
+            let (window_start, max_reuses) = match self.flaw {
+                Flaw::GraceIgnoresCount => (window_start, u32::MAX),
+                Flaw::GraceIgnoresWindow => (OffsetDateTime::UNIX_EPOCH, max_reuses),
+                _ => (window_start, max_reuses),
+            };
+            self.inner
+                .reuse_rotated_refresh_token(presented, window_start, max_reuses, next)
         }
         fn purge_expired_refresh_tokens(
             &self,
@@ -296,5 +313,17 @@ mod broken_stores {
     #[should_panic(expected = "a reuse stores no next token")]
     async fn the_kit_catches_a_reuse_that_stores_the_next_token() {
         test_kit::check_store(|| Broken::with(Flaw::ReuseStoresNext)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "past the count is Refused")]
+    async fn the_kit_catches_a_grace_reuse_past_the_count() {
+        test_kit::check_store(|| Broken::with(Flaw::GraceIgnoresCount)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "rotated before window_start is Refused")]
+    async fn the_kit_catches_a_grace_reuse_after_the_window() {
+        test_kit::check_store(|| Broken::with(Flaw::GraceIgnoresWindow)).await;
     }
 }

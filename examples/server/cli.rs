@@ -39,6 +39,12 @@ struct Cli {
     /// Serve RFC 8693 token exchange to clients the management API gives the grant
     #[arg(long)]
     token_exchange: bool,
+    /// Refresh rotation grace window: a refresh token presented again within N seconds of its
+    /// rotation (up to 3 times) gets a fresh pair instead of revoking its family; 0-300
+    /// [default: 0, off]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
+          value_parser = clap::value_parser!(u32).range(0..=300))]
+    refresh_grace_seconds: u32,
     /// Threads serving requests, each with its own single-threaded runtime [default: one per
     /// CPU core]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -87,6 +93,8 @@ pub struct Options {
     pub registration_token: Option<String>,
     pub password_grant: bool,
     pub token_exchange: bool,
+    /// `--refresh-grace-seconds` (0: off).
+    pub refresh_grace_seconds: u32,
     pub log_requests: bool,
     pub metrics: bool,
     /// Signing keys; `None` generates them at start (memory) or loads them from the store.
@@ -130,6 +138,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, 
         registration_token: cli.registration_token,
         password_grant: cli.password_grant,
         token_exchange: cli.token_exchange,
+        refresh_grace_seconds: cli.refresh_grace_seconds,
         log_requests: !cli.quiet,
         metrics: cli.metrics,
         keys: None,

@@ -20,7 +20,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
 use opkit::claims::UserClaims;
-use opkit::config::RegistrationPolicy;
+use opkit::config::{RefreshGrace, RegistrationPolicy};
 use opkit::host::SystemRng;
 use opkit::jose::KeySet;
 use opkit::secret::{random_token, SecretHash};
@@ -167,6 +167,9 @@ fn config(options: &Options) -> Result<Config, String> {
     let mut config = Config::new(issuer).map_err(|e| e.to_string())?;
     config.password_grant_enabled = options.password_grant;
     config.token_exchange_enabled = options.token_exchange;
+    config.refresh_grace =
+        RefreshGrace::new(options.refresh_grace_seconds, RefreshGrace::DEFAULT_REUSES)
+            .map_err(|e| format!("--refresh-grace-seconds: {e}"))?;
     // Registration is closed unless asked for: open, or for holders of an initial access token.
     config.registration = match (&options.registration_token, options.open_registration) {
         (Some(token), _) => RegistrationPolicy::InitialAccessToken(SecretHash::of(token)),

@@ -305,6 +305,7 @@ pub fn client_with_redirects(redirect_uris: Vec<String>) -> Client {
             require_pkce: true,
             allow_plain_pkce: false,
             introspect_any_token: false,
+            refresh_grace: None,
             metadata: BTreeMap::new(),
         },
         date_created: epoch,

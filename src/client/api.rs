@@ -211,6 +211,10 @@ struct ManagedView<'a> {
     require_pkce: bool,
     allow_plain_pkce: bool,
     introspect_any_token: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_grace_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_grace_reuses: Option<u32>,
     metadata: &'a BTreeMap<String, Value>,
     client_secrets: Vec<SecretView<'a>>,
     date_created: String,
@@ -246,6 +250,8 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         require_pkce: s.require_pkce,
         allow_plain_pkce: s.allow_plain_pkce,
         introspect_any_token: s.introspect_any_token,
+        refresh_grace_seconds: s.refresh_grace.map(|g| g.window_seconds()),
+        refresh_grace_reuses: s.refresh_grace.map(|g| g.reuses()),
         metadata: &s.metadata,
         client_secrets: client
             .secrets
@@ -786,10 +792,11 @@ fn registration_error(e: MetadataError) -> HttpResponse {
 }
 
 /// What only the administrator decides stays as the administrator set it when the client
-/// replaces its own registration (RFC 7592): its origins, and, while it stays confidential, its
-/// PKCE exemptions and its right to introspect any token.
+/// replaces its own registration (RFC 7592): its origins and refresh grace window, and, while it
+/// stays confidential, its PKCE exemptions and its right to introspect any token.
 fn keep_management_settings(settings: &mut ClientSettings, stored: &ClientSettings) {
     settings.allowed_origins = stored.allowed_origins.clone();
+    settings.refresh_grace = stored.refresh_grace;
     if settings.token_endpoint_auth_method.is_confidential() {
         settings.require_pkce = stored.require_pkce;
         settings.allow_plain_pkce = stored.allow_plain_pkce;

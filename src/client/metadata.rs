@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::redirect::{validate_redirect_uri, validate_web_uri};
 use super::{AuthMethod, ClientSettings, GrantType, ResponseType};
+use crate::config::RefreshGrace;
 use crate::jose::Algorithm;
 use crate::scope::{self, Scopes};
 
@@ -142,11 +143,13 @@ const READ_ONLY: [&str; 10] = [
 
 /// RFC 7591 / OIDC registration members that opkit understands or deliberately keeps.
 /// Security settings of the management API that dynamic registration ignores.
-const MANAGEMENT_ONLY: [&str; 4] = [
+const MANAGEMENT_ONLY: [&str; 6] = [
     "require_pkce",
     "allow_plain_pkce",
     "introspect_any_token",
     "allowed_origins",
+    "refresh_grace_seconds",
+    "refresh_grace_reuses",
 ];
 
 const REGISTRATION_KNOWN: [&str; 11] = [
@@ -396,6 +399,8 @@ pub fn validate(
             "require_pkce",
             "allow_plain_pkce",
             "introspect_any_token",
+            "refresh_grace_seconds",
+            "refresh_grace_reuses",
             "metadata",
         ];
         if let Some(unknown) = doc
@@ -419,6 +424,12 @@ pub fn validate(
         ));
     }
 
+    let refresh_grace = if management {
+        refresh_grace(doc)?
+    } else {
+        None
+    };
+
     Ok(ClientSettings {
         name,
         description,
@@ -435,8 +446,47 @@ pub fn validate(
         require_pkce,
         allow_plain_pkce,
         introspect_any_token,
+        refresh_grace,
         metadata,
     })
+}
+
+/// `refresh_grace_seconds` (0 to 300; 0 switches grace off for this client) and
+/// `refresh_grace_reuses` (0 to 10, default 3, only with `refresh_grace_seconds`); neither:
+/// the provider's grace applies.
+fn refresh_grace(doc: &Map<String, Value>) -> Result<Option<RefreshGrace>, MetadataError> {
+    let seconds = opt_u32(doc, "refresh_grace_seconds")?;
+    let reuses = opt_u32(doc, "refresh_grace_reuses")?;
+    let Some(seconds) = seconds else {
+        return match reuses {
+            None => Ok(None),
+            Some(_) => Err(MetadataError::invalid(
+                "refresh_grace_reuses",
+                "needs refresh_grace_seconds",
+            )),
+        };
+    };
+    if seconds > RefreshGrace::MAX_WINDOW_SECONDS {
+        return Err(MetadataError::invalid(
+            "refresh_grace_seconds",
+            format!("at most {}", RefreshGrace::MAX_WINDOW_SECONDS),
+        ));
+    }
+    let reuses = reuses.unwrap_or(RefreshGrace::DEFAULT_REUSES);
+    RefreshGrace::new(seconds, reuses)
+        .map(Some)
+        .map_err(|e| MetadataError::invalid("refresh_grace_reuses", e.to_string()))
+}
+
+fn opt_u32(doc: &Map<String, Value>, field: &str) -> Result<Option<u32>, MetadataError> {
+    match doc.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| MetadataError::wrong_type(field, "a non-negative integer")),
+    }
 }
 
 fn default_scopes() -> Scopes {

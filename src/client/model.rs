@@ -4,6 +4,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::config::RefreshGrace;
 use crate::jose::Algorithm;
 use crate::scope::Scopes;
 use crate::secret::SecretHash;
@@ -379,6 +380,12 @@ pub struct ClientSettings {
     /// the management API only.
     #[serde(default)]
     pub introspect_any_token: bool,
+    /// This client's refresh rotation grace window, overriding the provider's
+    /// ([`Config::refresh_grace`](crate::Config::refresh_grace)); `None` uses the provider's,
+    /// [`RefreshGrace::OFF`] switches it off for this client. Set through the management API only
+    /// (`refresh_grace_seconds`, `refresh_grace_reuses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_grace: Option<RefreshGrace>,
     /// Free-form metadata kept and returned as given.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }

@@ -15,8 +15,11 @@
 //! * [`CodeStore::redeem_code`] is atomic: of any number of concurrent calls for one code, at
 //!   most one returns [`CodeRedemption::Redeemed`].
 //! * [`RefreshTokenStore::rotate_refresh_token`] is atomic: of any number of concurrent calls for one
-//!   token, at most one returns [`RefreshRotation::Rotated`]; a family has at most one active
-//!   token.
+//!   token, at most one returns [`RefreshRotation::Rotated`]. Without a grace window a family
+//!   has at most one active token.
+//! * [`RefreshTokenStore::reuse_rotated_refresh_token`] is atomic: of any number of concurrent
+//!   calls for one rotated token, at most `max_reuses` (counted over the token's life) return
+//!   [`RefreshReuse::Granted`], and only within the window after its rotation.
 //! * Every code, refresh token and access token carries the id of its [`Grant`]; revoking the
 //!   grant ([`GrantStore::revoke_grant`]) makes all of them unusable in one call.
 //!
@@ -43,7 +46,7 @@ pub use keys::{KeyStore, SigningKeyRecord};
 pub use memory::{MemoryStats, MemoryStore, MemoryUsers};
 pub use records::{
     CodeRecord, CodeRedemption, Consent, Grant, GrantId, RefreshLookup, RefreshRecord,
-    RefreshRotation,
+    RefreshReuse, RefreshRotation,
 };
 
 /// A store failed. The message is for logs and is never sent to a client.
@@ -271,8 +274,8 @@ pub trait CodeStore: Send + Sync {
 
 /// Refresh tokens: `Active → Rotated`, with reuse detected.
 ///
-/// SQL sketch: `refresh_tokens(hash BYTEA PRIMARY KEY, grant_id, doc, expires_at, rotated)`
-/// with an index on `grant_id`.
+/// SQL sketch: `refresh_tokens(hash BYTEA PRIMARY KEY, grant_id, doc, expires_at, rotated,
+/// rotated_at, reuses)` with an index on `grant_id`.
 pub trait RefreshTokenStore: Send + Sync {
     /// Store a refresh token (the first of a family; a duplicate hash is a conflict).
     ///
@@ -290,18 +293,43 @@ pub trait RefreshTokenStore: Send + Sync {
         hash: &SecretHash,
     ) -> impl Future<Output = StoreResult<Option<RefreshLookup>>> + Send;
 
-    /// Atomically mark `presented` rotated and insert `next` (same grant). At most one of any
-    /// number of concurrent calls for the same `presented` returns
-    /// [`RefreshRotation::Rotated`]; the others get [`RefreshRotation::Reused`] (the caller
-    /// revokes the grant) and store nothing. A family has at most one unrotated token.
+    /// Atomically mark `presented` rotated at `next.issued_at` (its rotation time, which
+    /// [`reuse_rotated_refresh_token`](Self::reuse_rotated_refresh_token) compares with the
+    /// grace window) and insert `next` (same grant). At most one of any number of concurrent
+    /// calls for the same `presented` returns [`RefreshRotation::Rotated`]; the others get
+    /// [`RefreshRotation::Reused`] (the caller applies its grace window or revokes the grant)
+    /// and store nothing. Rotation alone never leaves a family with two unrotated tokens.
     ///
-    /// SQL, in one transaction: `UPDATE refresh_tokens SET rotated = true WHERE hash = $1 AND
-    /// NOT rotated RETURNING grant_id`; if a row came back, `INSERT` the next token.
+    /// SQL, in one transaction: `UPDATE refresh_tokens SET rotated = true, rotated_at = $2
+    /// WHERE hash = $1 AND NOT rotated RETURNING grant_id`; if a row came back, `INSERT` the
+    /// next token.
     fn rotate_refresh_token(
         &self,
         presented: &SecretHash,
         next: RefreshRecord,
     ) -> impl Future<Output = StoreResult<RefreshRotation>> + Send;
+
+    /// A rotated token presented again within the grace window: atomically, if `presented` is
+    /// rotated, was rotated at or after `window_start` and was granted fewer than `max_reuses`
+    /// reuses so far, count one more reuse and insert `next` (same grant, unrotated: from then
+    /// on the family has one more active token) — [`RefreshReuse::Granted`]. Otherwise nothing
+    /// changes: [`RefreshReuse::Refused`] with the grant (the caller revokes it), or
+    /// [`RefreshReuse::Unknown`]. Of any number of concurrent calls for one token at most
+    /// `max_reuses` minus the reuses already granted succeed. A reuse does not move the
+    /// rotation time, so the window never extends. A `next` hash already in use is a conflict
+    /// ([`StoreErrorKind::Conflict`]) and changes nothing.
+    ///
+    /// SQL, in one transaction: `UPDATE refresh_tokens SET reuses = reuses + 1 WHERE hash = $1
+    /// AND rotated AND rotated_at >= $2 AND reuses < $3 RETURNING grant_id`; if a row came back,
+    /// `INSERT` the next token; if not, `SELECT grant_id … WHERE hash = $1` tells Refused from
+    /// Unknown.
+    fn reuse_rotated_refresh_token(
+        &self,
+        presented: &SecretHash,
+        window_start: OffsetDateTime,
+        max_reuses: u32,
+        next: RefreshRecord,
+    ) -> impl Future<Output = StoreResult<RefreshReuse>> + Send;
 
     /// Remove at most `limit` refresh tokens, rotated or not, whose `expires_at` is at or
     /// before `now`; returns how many. Rotated tokens are kept until then so that their reuse

@@ -139,6 +139,23 @@ pub enum RefreshRotation {
     Unknown,
 }
 
+/// What [`RefreshTokenStore::reuse_rotated_refresh_token`](super::RefreshTokenStore::reuse_rotated_refresh_token)
+/// did with a rotated token presented again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshReuse {
+    /// Within the grace window and under the reuse count: the count went up by one and the
+    /// next token is stored (same grant).
+    Granted,
+    /// Not rotated, rotated before the window, or its reuses used up: nothing changed (the
+    /// caller revokes the grant).
+    Refused {
+        /// The grant (family) to revoke.
+        grant_id: GrantId,
+    },
+    /// No such token.
+    Unknown,
+}
+
 /// A user's standing consent to a client for some scopes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {

@@ -7,9 +7,9 @@
 //! | check | what it covers |
 //! |-------|----------------|
 //! | [`check_client_store`] | insert, lookups by `client_id` and by `id`, update, delete, conflicts on duplicate `id` and `client_id`, keyset pagination both ways |
-//! | [`check_store`] | grants and their revocation (one, or by client and subject), codes (redeem, replay, unknown), refresh tokens (lookup, rotation, reuse, unknown), what a revoked grant leaves usable, consents, revoked access tokens, bounded purges |
+//! | [`check_store`] | grants and their revocation (one, or by client and subject), codes (redeem, replay, unknown), refresh tokens (lookup, rotation, reuse, unknown), grace reuses of a rotated token (window, count, conflicts, revocation), what a revoked grant leaves usable, consents, revoked access tokens, bounded purges |
 //! | [`check_all`] | the three checks that need no second thread: client, store, interleaved |
-//! | [`check_store_concurrency`] | 16 threads racing to redeem one code and to rotate one refresh token |
+//! | [`check_store_concurrency`] | 16 threads racing to redeem one code, to rotate one refresh token and to reuse the rotated token within its grace window |
 //! | [`check_store_interleaved`] | the same races as concurrent futures of one task, for stores whose futures need the caller's runtime |
 //! | [`check_key_store`] | signing keys: one per `(alg, generation)` and `kid`, bytes kept, order, deletion, racing inserts |
 //! | [`check_user_store`] | a filled user store: right, wrong and empty passwords, unknown users, claims |
@@ -58,13 +58,15 @@ use crate::scope::Scopes;
 use crate::secret::SecretHash;
 use crate::store::{
     ClientStore, CodeRecord, CodeRedemption, Consent, Grant, GrantId, RefreshLookup, RefreshRecord,
-    RefreshRotation, SortOrder, Store, StoreErrorKind, StoreResult,
+    RefreshReuse, RefreshRotation, SortOrder, Store, StoreErrorKind, StoreResult,
 };
 
 /// How many threads (or futures) race in the concurrency checks.
 const RACERS: usize = 16;
 /// How many times each race is run.
 const ROUNDS: usize = 8;
+/// How many grace reuses the racing reuses of one rotated token may share.
+const GRACE_REUSES: u32 = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
@@ -143,6 +145,7 @@ fn client(id: &str, client_id: &str) -> Client {
             require_pkce: true,
             allow_plain_pkce: false,
             introspect_any_token: false,
+            refresh_grace: None,
             metadata,
         },
         date_created: issued_at(),
@@ -668,6 +671,7 @@ pub async fn check_store<S: Store>(make: impl Fn() -> S) {
     revoke_by_client(&make()).await;
     codes(&make()).await;
     refresh_tokens(&make()).await;
+    refresh_grace(&make()).await;
     revoked_grant_leaves_nothing_usable(&make()).await;
     consents(&make()).await;
     access_tokens(&make()).await;
@@ -1185,6 +1189,213 @@ async fn refresh_tokens<S: Store>(s: &S) {
     );
 }
 
+/// `reuse_rotated_refresh_token` presents `token` again with `next` and must answer `want`;
+/// `next` must then be stored (unrotated) exactly when the answer is `Granted`.
+async fn reuse<S: Store>(
+    s: &S,
+    contract: &str,
+    token: &RefreshRecord,
+    window_start: OffsetDateTime,
+    max_reuses: u32,
+    next: &RefreshRecord,
+    want: RefreshReuse,
+) {
+    let got = ok(
+        s.reuse_rotated_refresh_token(&token.hash, window_start, max_reuses, next.clone())
+            .await,
+        GRANTS,
+        "reuse_rotated_refresh_token",
+    );
+    let granted = got == RefreshReuse::Granted;
+    same(GRANTS, contract, got, want);
+    let stored = ok(s.refresh_token(&next.hash).await, GRANTS, "refresh_token");
+    let expected = granted.then(|| RefreshLookup {
+        record: next.clone(),
+        rotated: false,
+    });
+    same(
+        GRANTS,
+        &format!("{contract} (the next token is stored exactly when the reuse is granted)"),
+        stored,
+        expected,
+    );
+}
+
+async fn refresh_grace<S: Store>(s: &S) {
+    let g = grant("kit-grace-grant", "kit-client", Some("kit-alice"));
+    ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
+    let refused = RefreshReuse::Refused {
+        grant_id: g.id.clone(),
+    };
+    let r1 = refresh("kit-grace-1", &g);
+    ok(
+        s.put_refresh_token(r1.clone()).await,
+        GRANTS,
+        "put_refresh_token",
+    );
+    // Rotated one minute after it was issued: the rotation time is the next token's issued_at.
+    let rotated_at = issued_at() + Duration::seconds(60);
+    let r2 = RefreshRecord {
+        issued_at: rotated_at,
+        ..refresh("kit-grace-2", &g)
+    };
+    let before = rotated_at - Duration::seconds(30);
+    let next = |n: &str| RefreshRecord {
+        issued_at: rotated_at + Duration::seconds(5),
+        ..refresh(&format!("kit-grace-next-{n}"), &g)
+    };
+
+    reuse(
+        s,
+        "reuse_rotated_refresh_token of a token that was never rotated is Refused",
+        &r1,
+        before,
+        3,
+        &next("unrotated"),
+        refused.clone(),
+    )
+    .await;
+    let rotation = ok(
+        s.rotate_refresh_token(&r1.hash, r2.clone()).await,
+        GRANTS,
+        "rotate_refresh_token",
+    );
+    same(
+        GRANTS,
+        "rotate_refresh_token of an active token rotates it",
+        rotation,
+        RefreshRotation::Rotated,
+    );
+
+    let within = "reuse_rotated_refresh_token within the window and under the count is Granted";
+    reuse(s, within, &r1, before, 2, &next("a"), RefreshReuse::Granted).await;
+    reuse(
+        s,
+        "the window includes its start (rotated_at == window_start)",
+        &r1,
+        rotated_at,
+        2,
+        &next("b"),
+        RefreshReuse::Granted,
+    )
+    .await;
+    reuse(
+        s,
+        "reuse_rotated_refresh_token past the count is Refused",
+        &r1,
+        before,
+        2,
+        &next("c"),
+        refused.clone(),
+    )
+    .await;
+    // A conflict changes nothing: the count stays at 2, so max 3 still grants one.
+    ok(
+        s.put_refresh_token(next("taken")).await,
+        GRANTS,
+        "put_refresh_token",
+    );
+    match s
+        .reuse_rotated_refresh_token(&r1.hash, before, 3, next("taken"))
+        .await
+    {
+        Err(e) if e.kind() == StoreErrorKind::Conflict => {}
+        other => broken(
+            GRANTS,
+            "a reuse whose next hash is in use is a conflict",
+            format_args!("got {other:?}"),
+        ),
+    }
+    reuse(
+        s,
+        "the count covers the token's life: a larger max grants only the difference",
+        &r1,
+        before,
+        3,
+        &next("d"),
+        RefreshReuse::Granted,
+    )
+    .await;
+    reuse(
+        s,
+        "reuse_rotated_refresh_token past the count is Refused",
+        &r1,
+        before,
+        3,
+        &next("e"),
+        refused.clone(),
+    )
+    .await;
+    reuse(
+        s,
+        "reuse_rotated_refresh_token of a token rotated before window_start is Refused",
+        &r1,
+        rotated_at + Duration::seconds(1),
+        10,
+        &next("f"),
+        refused.clone(),
+    )
+    .await;
+    reuse(
+        s,
+        "reuse_rotated_refresh_token of an unknown token is Unknown",
+        &RefreshRecord {
+            hash: SecretHash::of("kit-no-such-token"),
+            ..r1.clone()
+        },
+        before,
+        3,
+        &next("g"),
+        RefreshReuse::Unknown,
+    )
+    .await;
+
+    let old = ok(s.refresh_token(&r1.hash).await, GRANTS, "refresh_token");
+    same(
+        GRANTS,
+        "a reused token stays rotated",
+        old.map(|l| l.rotated),
+        Some(true),
+    );
+    let successor = ok(s.refresh_token(&r2.hash).await, GRANTS, "refresh_token");
+    same(
+        GRANTS,
+        "a grace reuse leaves the rotation's successor active",
+        successor.map(|l| l.rotated),
+        Some(false),
+    );
+    let rotation = ok(
+        s.rotate_refresh_token(&r1.hash, next("h")).await,
+        GRANTS,
+        "rotate_refresh_token",
+    );
+    same(
+        GRANTS,
+        "a reused token never rotates again",
+        rotation,
+        RefreshRotation::Reused {
+            grant_id: g.id.clone(),
+        },
+    );
+    let rotation = ok(
+        s.rotate_refresh_token(&next("a").hash, next("i")).await,
+        GRANTS,
+        "rotate_refresh_token",
+    );
+    same(
+        GRANTS,
+        "a token granted by a reuse rotates like any other",
+        rotation,
+        RefreshRotation::Rotated,
+    );
+
+    ok(s.revoke_grant(&g.id).await, GRANTS, "revoke_grant");
+    for n in ["a", "b", "d", "i", "taken"] {
+        refresh_unusable(s, &next(n), "revoke_grant (after grace reuses)").await;
+    }
+    refresh_unusable(s, &r2, "revoke_grant (after grace reuses)").await;
+}
+
 /// After its grant was revoked, a refresh token is gone or still names that (revoked) grant,
 /// and cannot be rotated into a usable token of another grant.
 async fn refresh_unusable<S: Store>(s: &S, token: &RefreshRecord, how: &str) {
@@ -1424,8 +1635,10 @@ async fn access_tokens<S: Store>(s: &S) {
 /// Check atomicity with real parallelism: 16 threads, released together, race
 /// [`CodeStore::redeem_code`](crate::store::CodeStore::redeem_code) on one code (exactly one `Redeemed`, the others `Replayed`) and
 /// [`RefreshTokenStore::rotate_refresh_token`](crate::store::RefreshTokenStore::rotate_refresh_token) on one token, each with its own next token (exactly one
-/// `Rotated`, the others `Reused`, and exactly one active token left in the family). Each race
-/// runs several times.
+/// `Rotated`, the others `Reused`, and exactly one active token left in the family), then
+/// [`RefreshTokenStore::reuse_rotated_refresh_token`](crate::store::RefreshTokenStore::reuse_rotated_refresh_token)
+/// on the rotated token with at most 5 reuses (exactly 5 `Granted`, the others `Refused`, and
+/// exactly the granted ones' next tokens stored). Each race runs several times.
 ///
 /// The store's futures are driven on those threads by a minimal executor (park and unpark), not
 /// by the caller's runtime; for stores whose futures need a runtime, see
@@ -1453,6 +1666,20 @@ pub async fn check_store_concurrency<S: Store + Clone + 'static>(make: impl Fn()
             block_on(s.rotate_refresh_token(&presented.hash, nexts[i].clone()))
         });
         judge_rotations(&s, results, &presented, &nexts, &g.id).await;
+
+        let reuses: Vec<RefreshRecord> = (0..RACERS)
+            .map(|i| refresh(&format!("kit-race-refresh-{round}-reuse-{i}"), &g))
+            .collect();
+        let window_start = issued_at() - Duration::seconds(60);
+        let results = race_indexed(&s, |s, i| {
+            block_on(s.reuse_rotated_refresh_token(
+                &presented.hash,
+                window_start,
+                GRACE_REUSES,
+                reuses[i].clone(),
+            ))
+        });
+        judge_reuses(&s, results, &reuses, &g.id).await;
     }
 }
 
@@ -1485,6 +1712,24 @@ pub async fn check_store_interleaved<S: Store>(make: impl Fn() -> S) {
             .collect();
         let results = join_all(futures).await;
         judge_rotations(&s, results, &presented, &nexts, &g.id).await;
+
+        let reuses: Vec<RefreshRecord> = (0..RACERS)
+            .map(|i| refresh(&format!("kit-join-refresh-{round}-reuse-{i}"), &g))
+            .collect();
+        let window_start = issued_at() - Duration::seconds(60);
+        let futures = reuses
+            .iter()
+            .map(|n| {
+                s.reuse_rotated_refresh_token(
+                    &presented.hash,
+                    window_start,
+                    GRACE_REUSES,
+                    n.clone(),
+                )
+            })
+            .collect();
+        let results = join_all(futures).await;
+        judge_reuses(&s, results, &reuses, &g.id).await;
     }
 }
 
@@ -1561,6 +1806,56 @@ async fn judge_rotations<S: Store>(
                 GRANTS,
                 family,
                 format_args!("a losing call's next token (#{i}) was stored"),
+            );
+        }
+    }
+}
+
+/// Of `RACERS` concurrent grace reuses of one rotated token, exactly [`GRACE_REUSES`] are
+/// granted (the others refused), and exactly the granted calls' next tokens are stored.
+async fn judge_reuses<S: Store>(
+    s: &S,
+    results: Vec<StoreResult<RefreshReuse>>,
+    nexts: &[RefreshRecord],
+    grant: &GrantId,
+) {
+    let contract = "reuse_rotated_refresh_token is atomic: of concurrent calls for one rotated token, exactly max_reuses are granted and the others refused";
+    let mut winners = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match ok(r, GRANTS, "reuse_rotated_refresh_token") {
+            RefreshReuse::Granted => winners.push(i),
+            RefreshReuse::Refused { grant_id } => same(GRANTS, contract, &grant_id, grant),
+            RefreshReuse::Unknown => broken(GRANTS, contract, "a call saw the token as Unknown"),
+        }
+    }
+    if winners.len() != GRACE_REUSES as usize {
+        broken(
+            GRANTS,
+            contract,
+            format_args!(
+                "{} of {RACERS} calls returned Granted, want {GRACE_REUSES}",
+                winners.len()
+            ),
+        );
+    }
+    let family = "after concurrent grace reuses, exactly the granted calls' next tokens are stored, active, in the same grant";
+    for (i, next) in nexts.iter().enumerate() {
+        let found = ok(s.refresh_token(&next.hash).await, GRANTS, "refresh_token");
+        if winners.contains(&i) {
+            same(
+                GRANTS,
+                family,
+                found,
+                Some(RefreshLookup {
+                    record: next.clone(),
+                    rotated: false,
+                }),
+            );
+        } else if found.is_some() {
+            broken(
+                GRANTS,
+                family,
+                format_args!("a refused call's next token (#{i}) was stored"),
             );
         }
     }

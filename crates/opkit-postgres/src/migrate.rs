@@ -5,11 +5,17 @@ use deadpool_postgres::Client;
 use crate::error::{map_pg, ConnectError};
 
 /// Every migration: its version, name and SQL, in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "refresh grace",
+        include_str!("../migrations/0002_refresh_grace.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock every instance takes in its migration transaction (an arbitrary constant:
 /// "opkit-pg" in ASCII). Advisory locks are per database, so stores on different databases of

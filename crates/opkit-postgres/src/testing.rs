@@ -47,6 +47,10 @@ pub const HOT_QUERIES: &[(&str, &str)] = &[
     ("purge codes", crate::tokens::PURGE_CODES),
     ("refresh lookup", crate::tokens::REFRESH_LOOKUP),
     ("rotate refresh token", crate::tokens::ROTATE_REFRESH),
+    (
+        "grace reuse of a refresh token",
+        crate::tokens::REUSE_REFRESH,
+    ),
     ("purge refresh tokens", crate::tokens::PURGE_REFRESH),
     ("consent", crate::grants::CONSENT),
     ("revoked jti", crate::tokens::JTI_REVOKED),

@@ -3,8 +3,8 @@
 
 use opkit::secret::SecretHash;
 use opkit::store::{
-    CodeRecord, CodeRedemption, CodeStore, GrantId, RefreshLookup, RefreshRecord, RefreshRotation,
-    RefreshTokenStore, RevokedTokenStore, StoreResult,
+    CodeRecord, CodeRedemption, CodeStore, GrantId, RefreshLookup, RefreshRecord, RefreshReuse,
+    RefreshRotation, RefreshTokenStore, RevokedTokenStore, StoreResult,
 };
 use time::OffsetDateTime;
 
@@ -29,13 +29,26 @@ pub(crate) const REFRESH_LOOKUP: &str = "SELECT doc, rotated FROM refresh_tokens
 /// Rotate and insert the next token in one statement: the insert draws its row from the
 /// update, so it happens exactly when the update did, and a failed insert (a duplicate hash)
 /// undoes the update. `grant_id` is read from the statement's snapshot for the Reused/Unknown
-/// answer; reuse writes nothing.
+/// answer; reuse writes nothing. The rotation time ($6) is the next token's `issued_at`.
 pub(crate) const ROTATE_REFRESH: &str = "WITH rotated AS (\
-         UPDATE refresh_tokens SET rotated = true WHERE hash = $1 AND NOT rotated \
+         UPDATE refresh_tokens SET rotated = true, rotated_at = $6 WHERE hash = $1 AND NOT rotated \
          RETURNING grant_id), \
      inserted AS (\
          INSERT INTO refresh_tokens (hash, grant_id, doc, expires_at) \
          SELECT $2::bytea, $3::text, $4::text, $5::timestamptz FROM rotated RETURNING 1) \
+     SELECT EXISTS (SELECT 1 FROM inserted), \
+         (SELECT grant_id FROM refresh_tokens WHERE hash = $1)";
+/// A grace reuse, shaped like [`ROTATE_REFRESH`]: count the reuse if the token is rotated, was
+/// rotated at or after $6 and has fewer than $7 reuses, and insert the next token from the
+/// update's row. Concurrent calls queue on the row lock and each re-checks the count on the
+/// row the previous one left (READ COMMITTED re-evaluates the `WHERE`), so at most $7 succeed.
+pub(crate) const REUSE_REFRESH: &str = "WITH reused AS (\
+         UPDATE refresh_tokens SET reuses = reuses + 1 \
+         WHERE hash = $1 AND rotated AND rotated_at >= $6 AND reuses < $7 \
+         RETURNING grant_id), \
+     inserted AS (\
+         INSERT INTO refresh_tokens (hash, grant_id, doc, expires_at) \
+         SELECT $2::bytea, $3::text, $4::text, $5::timestamptz FROM reused RETURNING 1) \
      SELECT EXISTS (SELECT 1 FROM inserted), \
          (SELECT grant_id FROM refresh_tokens WHERE hash = $1)";
 pub(crate) const PURGE_REFRESH: &str = "DELETE FROM refresh_tokens WHERE hash = ANY(ARRAY(\
@@ -153,6 +166,7 @@ impl RefreshTokenStore for PostgresStore {
                         &next.grant_id.0,
                         &doc,
                         &pg_time(next.expires_at),
+                        &pg_time(next.issued_at),
                     ],
                 )
                 .await?;
@@ -164,6 +178,48 @@ impl RefreshTokenStore for PostgresStore {
                     grant_id: GrantId(grant_id),
                 },
                 (false, None) => RefreshRotation::Unknown,
+            })
+        })
+        .await
+    }
+
+    async fn reuse_rotated_refresh_token(
+        &self,
+        presented: &SecretHash,
+        window_start: OffsetDateTime,
+        max_reuses: u32,
+        next: RefreshRecord,
+    ) -> StoreResult<RefreshReuse> {
+        let next = &next;
+        let (window_start, max_reuses) = (
+            pg_time(window_start),
+            i32::try_from(max_reuses).unwrap_or(i32::MAX),
+        );
+        self.call(|c| async move {
+            let doc = to_doc("refresh token", next)?;
+            let st = c.prepare_cached(REUSE_REFRESH).await?;
+            let row = c
+                .query_one(
+                    &st,
+                    &[
+                        &key(presented),
+                        &key(&next.hash),
+                        &next.grant_id.0,
+                        &doc,
+                        &pg_time(next.expires_at),
+                        &window_start,
+                        &max_reuses,
+                    ],
+                )
+                .await?;
+            let granted: bool = row.try_get(0)?;
+            let grant: Option<String> = row.try_get(1)?;
+            Ok(match (granted, grant) {
+                (true, _) => RefreshReuse::Granted,
+                (false, Some(grant_id)) => RefreshReuse::Refused {
+                    grant_id: GrantId(grant_id),
+                },
+                (false, None) => RefreshReuse::Unknown,
             })
         })
         .await

@@ -10,8 +10,8 @@ use common::{cluster, fresh_store, Stores};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_store_contract() {
     let Some(cluster) = cluster() else { return };
-    // check_all makes 14 stores (5 client parts, 8 store parts, 1 interleaved race).
-    let stores = Stores::new(cluster, 14).await;
+    // check_all makes 15 stores (5 client parts, 9 store parts, 1 interleaved race).
+    let stores = Stores::new(cluster, 15).await;
     test_kit::check_all(|| stores.make()).await;
 }
 

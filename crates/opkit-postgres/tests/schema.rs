@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use opkit::secret::SecretHash;
 use opkit::store::{
-    CodeStore, Grant, GrantId, GrantStore, RefreshRecord, RefreshRotation, RefreshTokenStore,
-    StoreErrorKind,
+    CodeStore, Grant, GrantId, GrantStore, RefreshRecord, RefreshReuse, RefreshRotation,
+    RefreshTokenStore, StoreErrorKind,
 };
 use opkit_postgres::testing::{HOT_QUERIES, VERSION_TABLE};
 use opkit_postgres::{ConnectError, PostgresStore, SCHEMA_VERSION};
@@ -185,6 +185,122 @@ async fn two_instances_racing_100_rotations_of_one_token_rotate_it_once() {
     }
 }
 
+/// The grace window across instances: 100 reuses of one rotated token from two pools, at most
+/// 7 allowed: exactly 7 granted, and exactly their next tokens stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_racing_100_grace_reuses_grant_exactly_the_count() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.fresh_database();
+    let instance = || PostgresStore::connect(&url, options().max_connections(16));
+    let (a, b) = tokio::join!(instance(), instance());
+    let (a, b) = (a.expect("instance a"), b.expect("instance b"));
+    let g = grant("g-grace-race");
+    a.create_grant(g.clone()).await.expect("grant");
+    let presented = refresh("grace-presented", &g);
+    a.put_refresh_token(presented.clone())
+        .await
+        .expect("put presented");
+    let rotation = a
+        .rotate_refresh_token(&presented.hash, refresh("grace-successor", &g))
+        .await
+        .expect("rotate");
+    assert_eq!(rotation, RefreshRotation::Rotated);
+
+    let window_start = g.created_at - Duration::seconds(30);
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let next = refresh(&format!("grace-next-{i}"), &g);
+            let hash = presented.hash;
+            tokio::spawn(async move {
+                store
+                    .reuse_rotated_refresh_token(&hash, window_start, 7, next)
+                    .await
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("task").expect("reuse") {
+            RefreshReuse::Granted => granted.push(i),
+            RefreshReuse::Refused { grant_id } => assert_eq!(grant_id, g.id),
+            RefreshReuse::Unknown => panic!("the presented token was lost"),
+        }
+    }
+    assert_eq!(granted.len(), 7, "exactly the count is granted");
+    for i in 0..100 {
+        let found = b
+            .refresh_token(&SecretHash::of(&format!("grace-next-{i}")))
+            .await
+            .expect("lookup");
+        assert_eq!(found.is_some(), granted.contains(&i), "grace-next-{i}");
+    }
+}
+
+/// A database at version 1 (before grace windows) migrates in place: a token rotated back then
+/// has no rotation time and gets no grace, a token active then rotates and has its grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_migrates_and_its_old_rotations_get_no_grace() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.fresh_database();
+    let g = grant("g-v1");
+    let old = |secret: &str, rotated: bool| {
+        let r = refresh(secret, &g);
+        let doc = serde_json::to_string(&r).unwrap().replace('\'', "''");
+        format!(
+            "INSERT INTO refresh_tokens (hash, grant_id, doc, expires_at, rotated) \
+             VALUES (sha256('{secret}'::bytea), '{}', '{doc}', now() + interval '1 day', {rotated});",
+            g.id.0
+        )
+    };
+    cluster.execute(
+        &url,
+        &format!(
+            "{}\nCREATE TABLE {VERSION_TABLE} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());\n\
+             INSERT INTO {VERSION_TABLE} (version, name) VALUES (1, 'initial');\n{}\n{}",
+            include_str!("../migrations/0001_initial.sql"),
+            old("v1-rotated", true),
+            old("v1-active", false),
+        ),
+    );
+    let store = PostgresStore::connect(&url, options())
+        .await
+        .expect("migrate from version 1");
+    store.create_grant(g.clone()).await.expect("grant");
+    let long_ago = g.created_at - Duration::days(365);
+    let refused = store
+        .reuse_rotated_refresh_token(
+            &SecretHash::of("v1-rotated"),
+            long_ago,
+            10,
+            refresh("v1-next-1", &g),
+        )
+        .await
+        .expect("reuse");
+    assert_eq!(
+        refused,
+        RefreshReuse::Refused {
+            grant_id: g.id.clone()
+        }
+    );
+    let rotation = store
+        .rotate_refresh_token(&SecretHash::of("v1-active"), refresh("v1-next-2", &g))
+        .await
+        .expect("rotate");
+    assert_eq!(rotation, RefreshRotation::Rotated);
+    let granted = store
+        .reuse_rotated_refresh_token(
+            &SecretHash::of("v1-active"),
+            long_ago,
+            1,
+            refresh("v1-next-3", &g),
+        )
+        .await
+        .expect("reuse");
+    assert_eq!(granted, RefreshReuse::Granted);
+}
+
 /// Literal arguments for each hot query, against the rows `FILL` makes.
 fn arguments() -> HashMap<&'static str, String> {
     let hash = |s: &str| format!("sha256('{s}'::bytea)");
@@ -204,7 +320,19 @@ fn arguments() -> HashMap<&'static str, String> {
         ("refresh lookup", hash("42")),
         (
             "rotate refresh token",
-            format!("{}, {}, 'grant-42', '{{}}', {at}", hash("42"), hash("new")),
+            format!(
+                "{}, {}, 'grant-42', '{{}}', {at}, {at}",
+                hash("42"),
+                hash("new")
+            ),
+        ),
+        (
+            "grace reuse of a refresh token",
+            format!(
+                "{}, {}, 'grant-42', '{{}}', {at}, {at}, 3",
+                hash("42"),
+                hash("new")
+            ),
         ),
         ("purge refresh tokens", format!("{at}, 100")),
         ("consent", "'user-42', 'client-42'".to_owned()),

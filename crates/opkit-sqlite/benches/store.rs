@@ -79,6 +79,7 @@ fn client() -> Client {
             require_pkce: true,
             allow_plain_pkce: false,
             introspect_any_token: false,
+            refresh_grace: None,
             metadata: BTreeMap::new(),
         },
         date_created: t0(),

@@ -14,8 +14,10 @@ pub(crate) const REDEEM_CODE: &str =
     "UPDATE codes SET redeemed = 1 WHERE hash = ?1 AND NOT redeemed RETURNING doc";
 pub(crate) const CODE_GRANT: &str = "SELECT grant_id FROM codes WHERE hash = ?1";
 pub(crate) const REFRESH_LOOKUP: &str = "SELECT doc, rotated FROM refresh_tokens WHERE hash = ?1";
-pub(crate) const ROTATE_REFRESH: &str =
-    "UPDATE refresh_tokens SET rotated = 1 WHERE hash = ?1 AND NOT rotated RETURNING grant_id";
+pub(crate) const ROTATE_REFRESH: &str = "UPDATE refresh_tokens SET rotated = 1, rotated_at = ?2 \
+     WHERE hash = ?1 AND NOT rotated RETURNING grant_id";
+pub(crate) const REUSE_REFRESH: &str = "UPDATE refresh_tokens SET reuses = reuses + 1 \
+     WHERE hash = ?1 AND rotated AND rotated_at >= ?2 AND reuses < ?3 RETURNING grant_id";
 pub(crate) const REFRESH_GRANT: &str = "SELECT grant_id FROM refresh_tokens WHERE hash = ?1";
 pub(crate) const CONSENT: &str = "SELECT doc FROM consents WHERE subject = ?1 AND client_id = ?2";
 pub(crate) const ACCESS_TOKEN_REVOKED: &str = "SELECT 1 FROM revoked_access_tokens WHERE jti = ?1";
@@ -52,6 +54,7 @@ pub(crate) const HOT: &[(&str, &str)] = &[
     ("code replay check", CODE_GRANT),
     ("refresh lookup", REFRESH_LOOKUP),
     ("refresh rotate", ROTATE_REFRESH),
+    ("refresh grace reuse", REUSE_REFRESH),
     ("refresh reuse check", REFRESH_GRANT),
     ("consent", CONSENT),
     ("revoked jti", ACCESS_TOKEN_REVOKED),

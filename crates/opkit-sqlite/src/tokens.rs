@@ -3,8 +3,8 @@
 
 use opkit::secret::SecretHash;
 use opkit::store::{
-    CodeRecord, CodeRedemption, CodeStore, GrantId, RefreshLookup, RefreshRecord, RefreshRotation,
-    RefreshTokenStore, RevokedTokenStore, StoreResult,
+    CodeRecord, CodeRedemption, CodeStore, GrantId, RefreshLookup, RefreshRecord, RefreshReuse,
+    RefreshRotation, RefreshTokenStore, RevokedTokenStore, StoreResult,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
@@ -112,9 +112,9 @@ impl RefreshTokenStore for SqliteStore {
         .map_err(Into::into)
     }
 
-    /// In one `BEGIN IMMEDIATE` transaction: `UPDATE … SET rotated = 1 WHERE hash = ?1 AND NOT
-    /// rotated RETURNING grant_id`, then the `INSERT` of `next`. A next hash already in use is
-    /// a conflict and rolls the whole rotation back; reuse stores nothing.
+    /// In one `BEGIN IMMEDIATE` transaction: `UPDATE … SET rotated = 1, rotated_at = ?2 WHERE
+    /// hash = ?1 AND NOT rotated RETURNING grant_id`, then the `INSERT` of `next`. A next hash
+    /// already in use is a conflict and rolls the whole rotation back; reuse stores nothing.
     async fn rotate_refresh_token(
         &self,
         presented: &SecretHash,
@@ -126,7 +126,9 @@ impl RefreshTokenStore for SqliteStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let rotated: Option<String> = tx
                 .prepare_cached(sql::ROTATE_REFRESH)?
-                .query_row([&presented[..]], |row| row.get(0))
+                .query_row(params![&presented[..], micros(next.issued_at)], |row| {
+                    row.get(0)
+                })
                 .optional()?;
             if rotated.is_some() {
                 insert_refresh(&tx, &next, &doc)?;
@@ -142,6 +144,47 @@ impl RefreshTokenStore for SqliteStore {
                     grant_id: GrantId(id),
                 },
                 None => RefreshRotation::Unknown,
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    /// In one `BEGIN IMMEDIATE` transaction: `UPDATE … SET reuses = reuses + 1 WHERE hash = ?1
+    /// AND rotated AND rotated_at >= ?2 AND reuses < ?3 RETURNING grant_id`, then the `INSERT`
+    /// of `next`. A next hash already in use is a conflict and rolls the count back too.
+    async fn reuse_rotated_refresh_token(
+        &self,
+        presented: &SecretHash,
+        window_start: OffsetDateTime,
+        max_reuses: u32,
+        next: RefreshRecord,
+    ) -> StoreResult<RefreshReuse> {
+        let presented = presented.0;
+        let doc = to_json(&next)?;
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let granted: Option<String> = tx
+                .prepare_cached(sql::REUSE_REFRESH)?
+                .query_row(
+                    params![&presented[..], micros(window_start), i64::from(max_reuses)],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if granted.is_some() {
+                insert_refresh(&tx, &next, &doc)?;
+                tx.commit()?;
+                return Ok(RefreshReuse::Granted);
+            }
+            let grant: Option<String> = tx
+                .prepare_cached(sql::REFRESH_GRANT)?
+                .query_row([&presented[..]], |row| row.get(0))
+                .optional()?;
+            Ok(match grant {
+                Some(id) => RefreshReuse::Refused {
+                    grant_id: GrantId(id),
+                },
+                None => RefreshReuse::Unknown,
             })
         })
         .await

@@ -81,3 +81,81 @@ async fn open_creates_missing_folders_and_sets_up_wal() {
     assert_eq!(mode, "wal");
     drop(store);
 }
+
+/// A database written at version 1 (before grace windows) migrates in place: its tokens keep
+/// working, and a token rotated back then has no rotation time, so it gets no grace reuse.
+#[tokio::test]
+async fn a_version_1_database_migrates_and_its_old_rotations_get_no_grace() {
+    use opkit::scope::Scopes;
+    use opkit::secret::SecretHash;
+    use opkit::store::{GrantId, RefreshRecord, RefreshReuse, RefreshRotation, RefreshTokenStore};
+    use time::{Duration, OffsetDateTime};
+
+    let dir = TempDir::new("from-v1");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let path = dir.db("v1.db");
+    let t = OffsetDateTime::UNIX_EPOCH + Duration::seconds(1_700_000_000);
+    let record = |secret: &str| RefreshRecord {
+        hash: SecretHash::of(secret),
+        grant_id: GrantId("g".into()),
+        client_id: "c".into(),
+        subject: "alice".into(),
+        scopes: Scopes::from_values(["openid"]).unwrap(),
+        auth_time: t,
+        issued_at: t,
+        expires_at: t + Duration::days(1),
+    };
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        for (secret, rotated) in [("old-rotated", true), ("old-active", false)] {
+            let r = record(secret);
+            conn.execute(
+                "INSERT INTO refresh_tokens (hash, grant_id, doc, expires_at, rotated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    &r.hash.0[..],
+                    r.grant_id.0,
+                    serde_json::to_string(&r).unwrap(),
+                    (r.expires_at.unix_timestamp_nanos() / 1_000) as i64,
+                    rotated
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path, options()).await.unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let refused = store
+        .reuse_rotated_refresh_token(
+            &SecretHash::of("old-rotated"),
+            t - Duration::days(365),
+            10,
+            record("next-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        RefreshReuse::Refused {
+            grant_id: GrantId("g".into())
+        }
+    );
+    // A token active before the migration rotates, and then has its grace.
+    let next = RefreshRecord {
+        issued_at: t + Duration::seconds(10),
+        ..record("next-2")
+    };
+    let rotated = store
+        .rotate_refresh_token(&SecretHash::of("old-active"), next)
+        .await
+        .unwrap();
+    assert_eq!(rotated, RefreshRotation::Rotated);
+    let granted = store
+        .reuse_rotated_refresh_token(&SecretHash::of("old-active"), t, 1, record("next-3"))
+        .await
+        .unwrap();
+    assert_eq!(granted, RefreshReuse::Granted);
+}

@@ -48,6 +48,7 @@ fn client() -> Client {
             require_pkce: true,
             allow_plain_pkce: false,
             introspect_any_token: false,
+            refresh_grace: None,
             metadata: Default::default(),
         },
         date_created: t(0),

@@ -27,8 +27,9 @@ use crate::store::{CodeRecord, Consent, GrantId, SigningKeyRecord};
 /// in memory.
 ///
 /// Cloning is cheap and clones share the same data. Each concern is one map behind one lock,
-/// so [`CodeStore::redeem_code`](super::CodeStore::redeem_code) and
+/// so [`CodeStore::redeem_code`](super::CodeStore::redeem_code),
 /// [`RefreshTokenStore::rotate_refresh_token`](super::RefreshTokenStore::rotate_refresh_token)
+/// and [`RefreshTokenStore::reuse_rotated_refresh_token`](super::RefreshTokenStore::reuse_rotated_refresh_token)
 /// are atomic by holding that lock for the check and the change. A lock poisoned by a
 /// panicking thread is recovered, not propagated. Every future completes on its first poll.
 ///
@@ -120,7 +121,15 @@ struct RefreshEntry {
     auth_time: OffsetDateTime,
     issued_at: OffsetDateTime,
     expires_at: Instant,
-    rotated: bool,
+    /// Set once the token is rotated. Boxed, so that the active tokens a store holds by the
+    /// million stay as small as before grace windows.
+    rotation: Option<Box<Rotation>>,
+}
+
+/// When a refresh token was rotated and how many grace reuses it was granted since.
+struct Rotation {
+    at: Instant,
+    reuses: u32,
 }
 
 /// A point in time as nanoseconds since the epoch: what the purges compare, millions of times
