@@ -256,3 +256,35 @@ async fn throttling_is_reported_with_what_was_attempted() {
     assert!(lines[0].contains("ClientSecret") && lines[0].contains(&c.client.client_id));
     assert_secret_free(&lines, &[&secret]);
 }
+
+#[tokio::test]
+async fn a_grace_reuse_is_reported() {
+    let events = Arc::new(Recorder::default());
+    let Harness {
+        provider,
+        clock,
+        store,
+    } = Harness::with_config(|c| {
+        c.refresh_grace = opkit::config::RefreshGrace::new(60, 1).unwrap();
+    });
+    let h = Harness {
+        provider: provider.with_events(events.clone()),
+        clock,
+        store,
+    };
+    let c = h.client(json!({})).await;
+    let secret = c.client_secret.clone().unwrap();
+    let tokens = h.code_flow(&c, "openid offline_access").await;
+    let creds = Some((c.client.client_id.as_str(), secret.as_str()));
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    assert_eq!(h.token(&refresh, creds).await.0, 200);
+    events.take();
+    assert_eq!(h.token(&refresh, creds).await.0, 200, "within the window");
+    assert_eq!(
+        events.names(),
+        ["refresh_token_grace_reuse", "tokens_issued"]
+    );
+}

@@ -158,6 +158,14 @@ pub enum Event<'a> {
         /// The revoked grant.
         grant_id: &'a GrantId,
     },
+    /// A rotated refresh token was presented again within its grace window and got a fresh
+    /// pair in the same family (a retry or a second tab, or a thief inside the window).
+    RefreshTokenGraceReuse {
+        /// The client that presented it.
+        client_id: &'a str,
+        /// The family's grant.
+        grant_id: &'a GrantId,
+    },
     /// An authorization code was presented a second time: what the first redemption issued
     /// was revoked.
     CodeReplayed {
@@ -250,6 +258,7 @@ impl Event<'_> {
             Event::ConsentRevoked { .. } => "consent_revoked",
             Event::TokensIssued { .. } => "tokens_issued",
             Event::RefreshTokenReused { .. } => "refresh_token_reused",
+            Event::RefreshTokenGraceReuse { .. } => "refresh_token_grace_reuse",
             Event::CodeReplayed { .. } => "code_replayed",
             Event::ClientAuthenticationFailed { .. } => "client_authentication_failed",
             Event::ClientCreated { .. } => "client_created",

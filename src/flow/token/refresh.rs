@@ -55,12 +55,19 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         next: RefreshRecord,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
+        let grant_id = next.grant_id.clone();
         match self
             .store
             .reuse_rotated_refresh_token(presented, now - grace.window(), grace.reuses(), next)
             .await?
         {
-            RefreshReuse::Granted => Ok(()),
+            RefreshReuse::Granted => {
+                self.events.emit(&Event::RefreshTokenGraceReuse {
+                    client_id: &client.client_id,
+                    grant_id: &grant_id,
+                });
+                Ok(())
+            }
             RefreshReuse::Refused { grant_id } => Err(self.reused(client, &grant_id).await),
             RefreshReuse::Unknown => Err(ErrorKind::InvalidGrant("invalid refresh token").into()),
         }

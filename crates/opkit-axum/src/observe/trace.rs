@@ -59,6 +59,10 @@ pub(crate) fn trace(event: &Event<'_>) {
         | Event::CodeReplayed {
             client_id,
             grant_id,
+        }
+        | Event::RefreshTokenGraceReuse {
+            client_id,
+            grant_id,
         } => warn!(target: "opkit::event", event = name, client_id, grant_id = grant_id.0.as_str()),
         Event::ClientAuthenticationFailed { client_id, reason } => {
             warn!(target: "opkit::event", event = name, client_id, reason)
