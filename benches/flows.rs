@@ -539,6 +539,7 @@ impl Fixture {
                 created_at,
                 expires_at: created_at + grant_life,
                 revoked: false,
+                resource: None,
             };
             let grant_id = grant.id.clone();
             block_on(store.create_grant(grant)).expect("grant");

@@ -151,6 +151,7 @@ fn steady(rate: usize, minutes: usize) {
                     created_at: at,
                     expires_at: at + Duration::seconds(grant_life as i64),
                     revoked: false,
+                    resource: None,
                 };
                 let code = CodeRecord {
                     hash: IssuedSecret::generate(&rng).expect("rng").hash,
@@ -245,6 +246,7 @@ fn main() {
             created_at: now,
             expires_at: now + Duration::days(90),
             revoked: false,
+            resource: None,
         };
         block_on(store.create_grant(grant.clone())).expect("create_grant");
         // The family's tokens: the first stored, each later one a rotation of the previous.

@@ -306,6 +306,7 @@ pub fn client_with_redirects(redirect_uris: Vec<String>) -> Client {
             allow_plain_pkce: false,
             introspect_any_token: false,
             refresh_grace: None,
+            allowed_resources: Vec::new(),
             metadata: BTreeMap::new(),
         },
         date_created: epoch,

@@ -215,6 +215,7 @@ struct ManagedView<'a> {
     refresh_grace_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_grace_reuses: Option<u32>,
+    allowed_resources: &'a [String],
     metadata: &'a BTreeMap<String, Value>,
     client_secrets: Vec<SecretView<'a>>,
     date_created: String,
@@ -252,6 +253,7 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         introspect_any_token: s.introspect_any_token,
         refresh_grace_seconds: s.refresh_grace.map(|g| g.window_seconds()),
         refresh_grace_reuses: s.refresh_grace.map(|g| g.reuses()),
+        allowed_resources: &s.allowed_resources,
         metadata: &s.metadata,
         client_secrets: client
             .secrets
@@ -797,6 +799,7 @@ fn registration_error(e: MetadataError) -> HttpResponse {
 fn keep_management_settings(settings: &mut ClientSettings, stored: &ClientSettings) {
     settings.allowed_origins = stored.allowed_origins.clone();
     settings.refresh_grace = stored.refresh_grace;
+    settings.allowed_resources = stored.allowed_resources.clone();
     if settings.token_endpoint_auth_method.is_confidential() {
         settings.require_pkce = stored.require_pkce;
         settings.allow_plain_pkce = stored.allow_plain_pkce;

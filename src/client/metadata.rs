@@ -143,7 +143,8 @@ const READ_ONLY: [&str; 10] = [
 
 /// RFC 7591 / OIDC registration members that opkit understands or deliberately keeps.
 /// Security settings of the management API that dynamic registration ignores.
-const MANAGEMENT_ONLY: [&str; 6] = [
+const MANAGEMENT_ONLY: [&str; 7] = [
+    "allowed_resources",
     "require_pkce",
     "allow_plain_pkce",
     "introspect_any_token",
@@ -401,6 +402,7 @@ pub fn validate(
             "introspect_any_token",
             "refresh_grace_seconds",
             "refresh_grace_reuses",
+            "allowed_resources",
             "metadata",
         ];
         if let Some(unknown) = doc
@@ -429,6 +431,11 @@ pub fn validate(
     } else {
         None
     };
+    let allowed_resources = if management {
+        allowed_resources(doc)?
+    } else {
+        Vec::new()
+    };
 
     Ok(ClientSettings {
         name,
@@ -447,8 +454,35 @@ pub fn validate(
         allow_plain_pkce,
         introspect_any_token,
         refresh_grace,
+        allowed_resources,
         metadata,
     })
+}
+
+/// `allowed_resources`: at most 16 absolute URIs without a fragment (RFC 8707 §2), each at most
+/// 512 bytes.
+fn allowed_resources(doc: &Map<String, Value>) -> Result<Vec<String>, MetadataError> {
+    let Some(list) = opt_string_list(doc, "allowed_resources", 16)? else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for resource in list {
+        let ok = resource.len() <= 512
+            && url::Url::parse(&resource).is_ok_and(|u| u.fragment().is_none());
+        if !ok {
+            return Err(MetadataError::invalid(
+                "allowed_resources",
+                format!(
+                    "not an absolute URI without a fragment: {}",
+                    shorten(&resource)
+                ),
+            ));
+        }
+        if !out.contains(&resource) {
+            out.push(resource);
+        }
+    }
+    Ok(out)
 }
 
 /// `refresh_grace_seconds` (0 to 300; 0 switches grace off for this client) and

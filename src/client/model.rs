@@ -333,6 +333,22 @@ impl Client {
         !self.settings.token_endpoint_auth_method.is_confidential()
     }
 
+    /// `invalid_target` unless `resource` is one of the client's allowed resources (RFC 8707).
+    pub fn check_resource(&self, resource: &str) -> Result<(), crate::ErrorKind> {
+        if self
+            .settings
+            .allowed_resources
+            .iter()
+            .any(|r| r == resource)
+        {
+            Ok(())
+        } else {
+            Err(crate::ErrorKind::InvalidTarget(
+                "the client may not ask tokens for this resource".into(),
+            ))
+        }
+    }
+
     /// Whether `code_challenge_method=plain` is accepted from it: only when configured so, and
     /// never for a public client.
     pub fn allows_plain_pkce(&self) -> bool {
@@ -386,6 +402,12 @@ pub struct ClientSettings {
     /// (`refresh_grace_seconds`, `refresh_grace_reuses`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_grace: Option<RefreshGrace>,
+    /// The resources (RFC 8707) the client may ask tokens for with the `resource` parameter:
+    /// absolute URIs without a fragment, set by the management API only. A token asked for one
+    /// of them is for it alone (`aud`); without the parameter, tokens are for the provider's
+    /// own audience.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_resources: Vec<String>,
     /// Free-form metadata kept and returned as given.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }

@@ -42,6 +42,10 @@ pub struct Grant {
     pub expires_at: OffsetDateTime,
     /// Whether the grant was revoked.
     pub revoked: bool,
+    /// The resource (RFC 8707) the authorization request asked for: every access token of the
+    /// grant, refreshes included, is for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl Grant {

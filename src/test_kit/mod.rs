@@ -146,6 +146,7 @@ fn client(id: &str, client_id: &str) -> Client {
             allow_plain_pkce: false,
             introspect_any_token: false,
             refresh_grace: None,
+            allowed_resources: Vec::new(),
             metadata,
         },
         date_created: issued_at(),
@@ -164,6 +165,7 @@ fn grant(id: &str, client_id: &str, subject: Option<&str>) -> Grant {
         created_at: issued_at(),
         expires_at: far_future(),
         revoked: false,
+        resource: None,
     }
 }
 
@@ -843,12 +845,16 @@ async fn purge<S: Store>(s: &S) {
 }
 
 async fn grants<S: Store>(s: &S) {
-    let g = grant("kit-grant-1", "kit-client", Some("kit-alice"));
+    // A grant for a resource (RFC 8707): its refreshes and tokens are for it.
+    let g = Grant {
+        resource: Some("https://api.example.com/orders".into()),
+        ..grant("kit-grant-1", "kit-client", Some("kit-alice"))
+    };
     ok(s.create_grant(g.clone()).await, GRANTS, "create_grant");
     let got = ok(s.grant(&g.id).await, GRANTS, "grant");
     same(
         GRANTS,
-        "grant() returns the created grant",
+        "grant() returns the created grant, its resource included",
         got,
         Some(g.clone()),
     );

@@ -33,6 +33,7 @@ fn grant() -> Grant {
         created_at: now,
         expires_at: now + time::Duration::days(30),
         revoked: false,
+        resource: None,
     }
 }
 

@@ -123,6 +123,7 @@ fn grant(id: &str) -> Grant {
         created_at: now,
         expires_at: now + Duration::days(30),
         revoked: false,
+        resource: None,
     }
 }
 

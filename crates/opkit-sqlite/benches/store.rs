@@ -80,6 +80,7 @@ fn client() -> Client {
             allow_plain_pkce: false,
             introspect_any_token: false,
             refresh_grace: None,
+            allowed_resources: Vec::new(),
             metadata: BTreeMap::new(),
         },
         date_created: t0(),

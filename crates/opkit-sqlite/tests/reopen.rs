@@ -49,6 +49,7 @@ fn client() -> Client {
             allow_plain_pkce: false,
             introspect_any_token: false,
             refresh_grace: None,
+            allowed_resources: Vec::new(),
             metadata: Default::default(),
         },
         date_created: t(0),
@@ -68,6 +69,7 @@ fn grant() -> Grant {
         created_at: t(0) + Duration::nanoseconds(123_456_789),
         expires_at: t(86_400) + Duration::nanoseconds(987_654_321),
         revoked: false,
+        resource: None,
     }
 }
 

@@ -42,7 +42,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         // The grant takes the request's id, so a request issues at most once: a second answer
         // (a step copied out of the host's storage and replayed) collides with the first grant,
         // which is then revoked like the grant of a replayed code.
-        let grant = self.new_grant(
+        let mut grant = self.new_grant(
             GrantId(pending.id.clone()),
             &client.client_id,
             Some(&session.subject),
@@ -50,6 +50,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             Some(session.auth_time),
             now,
         );
+        grant.resource = pending.resource.clone();
         let grant_id = grant.id.clone();
         match self.store.create_grant(grant).await {
             Err(e) if e.kind() == StoreErrorKind::Conflict => {
@@ -114,7 +115,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                     auth_time: Some(session.auth_time),
                     grant_id: Some(&grant_id),
                     extra: Some(&extra.access_token),
-                    audience: None,
+                    audience: pending.resource.as_deref(),
                     act: None,
                 },
                 now,
@@ -203,6 +204,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             created_at: now,
             expires_at: now + lifetime,
             revoked: false,
+            resource: None,
         }
     }
 }

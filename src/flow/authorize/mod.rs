@@ -106,6 +106,9 @@ pub struct PendingAuthorization {
     pub(crate) challenge: Option<CodeChallenge>,
     pub(crate) login_hint: Option<String>,
     pub(crate) hint_subject: Option<String>,
+    /// The resource (RFC 8707) the tokens are for, if the request named one.
+    #[serde(default)]
+    pub(crate) resource: Option<String>,
     /// A login older than this does not satisfy the request (`prompt=login`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) login_after: Option<OffsetDateTime>,

@@ -43,6 +43,8 @@ pub struct AuthorizationParams {
     pub request_uri: Option<String>,
     /// `registration` (not supported)
     pub registration: Option<String>,
+    /// `resource` (RFC 8707): one of the client's allowed resources; one per request.
+    pub resource: Option<String>,
     /// The first parameter sent more than once (its first value is kept above). The request is
     /// refused: with an error page when it is `client_id` or `redirect_uri`, otherwise with an
     /// `invalid_request` redirect once the client is trusted.
@@ -77,6 +79,7 @@ impl AuthorizationParams {
             request: get("request"),
             request_uri: get("request_uri"),
             registration: get("registration"),
+            resource: get("resource"),
             duplicate: None,
         }
     }
@@ -102,6 +105,7 @@ impl AuthorizationParams {
                 "request" => &mut p.request,
                 "request_uri" => &mut p.request_uri,
                 "registration" => &mut p.registration,
+                "resource" => &mut p.resource,
                 _ => continue,
             };
             *slot = Some(value.into_owned());

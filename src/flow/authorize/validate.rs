@@ -203,6 +203,10 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         if login_hint.as_ref().is_some_and(|h| h.len() > 512) {
             return Err(redirect(invalid("login_hint", "too long")));
         }
+        let resource = p.resource.take();
+        if let Some(r) = &resource {
+            client.check_resource(r).map_err(redirect)?;
+        }
 
         let now = self.clock.now();
         let Ok(id) = crate::secret::random_token(&*self.rng, 16) else {
@@ -224,6 +228,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             challenge,
             login_hint,
             hint_subject,
+            resource,
             login_after: (prompt.login || prompt.select_account).then_some(now),
             created_at: now,
         };

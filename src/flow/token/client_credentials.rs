@@ -32,6 +32,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 ErrorKind::InvalidScope("openid and offline_access need a user".into()).into(),
             );
         }
+        let resource = Self::token_resource(client, form, None)?;
         let extra = self
             .extra_claims(TokenContext {
                 grant_type: GrantType::ClientCredentials,
@@ -50,7 +51,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 auth_time: None,
                 grant_id: None,
                 extra: Some(&extra.access_token),
-                audience: None,
+                audience: resource.as_deref(),
                 act: None,
             },
             now,

@@ -77,6 +77,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             (None, None) => {}
         }
         let grant = self.active_grant(&record.grant_id, now).await?;
+        let resource = Self::token_resource(client, form, grant.resource.as_deref())?;
         let refresh = record.scopes.contains(scope::OFFLINE_ACCESS)
             && client.allows_grant(GrantType::RefreshToken);
         self.issue_tokens(
@@ -90,6 +91,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 nonce: record.nonce.as_deref(),
                 refresh,
                 rotated: None,
+                resource,
                 extra: None,
             },
             now,

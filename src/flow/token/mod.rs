@@ -103,6 +103,9 @@ pub(crate) struct Issue<'a> {
     pub refresh: bool,
     /// The refresh token a rotation already stored, to hand out with the new tokens.
     pub rotated: Option<String>,
+    /// The resource the access token is for (RFC 8707), checked by
+    /// [`Provider::token_resource`]; `None` for the provider's own audience.
+    pub resource: Option<String>,
     /// The claims hook's answer when the grant asked it already (the refresh grant asks before
     /// it rotates, so a failing hook cannot spend the presented token).
     pub extra: Option<ExtraClaims>,
@@ -166,6 +169,27 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
     }
 
+    /// The resource an access token of this request is for (RFC 8707 §2.2): the `resource`
+    /// parameter, which must be the grant's resource when the grant has one and else one the
+    /// client may ask for (`invalid_target` otherwise); without the parameter, the grant's.
+    pub(crate) fn token_resource(
+        client: &Client,
+        form: &FormParams<'_>,
+        granted: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        match (form.get("resource"), granted) {
+            (Some(asked), Some(granted)) if asked != granted => {
+                Err(ErrorKind::InvalidTarget("the grant is for another resource".into()).into())
+            }
+            (Some(asked), None) => {
+                client.check_resource(asked)?;
+                Ok(Some(asked.to_owned()))
+            }
+            (Some(asked), Some(_)) => Ok(Some(asked.to_owned())),
+            (None, granted) => Ok(granted.map(str::to_owned)),
+        }
+    }
+
     /// The wire answer for `err` (the one place errors become responses for the token-endpoint
     /// family), reporting store failures to the host's events first.
     pub(crate) fn error_response(&self, err: &Error) -> HttpResponse {
@@ -211,7 +235,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 auth_time: issue.auth_time,
                 grant_id: Some(&issue.grant.id),
                 extra: Some(&extra.access_token),
-                audience: None,
+                audience: issue.resource.as_deref(),
                 act: None,
             },
             now,

@@ -26,6 +26,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         if !client.allows_grant(GrantType::RefreshToken) {
             scopes.remove(scope::OFFLINE_ACCESS);
         }
+        let resource = Self::token_resource(client, form, None)?;
         let attempt = Attempt::Password {
             username,
             source: req.remote_addr,
@@ -55,7 +56,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             via: SignInVia::PasswordGrant,
         });
         let id = GrantId(crate::secret::random_token(&*self.rng, 16)?);
-        let grant = self.new_grant(
+        let mut grant = self.new_grant(
             id,
             &client.client_id,
             Some(&subject),
@@ -63,6 +64,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             Some(now),
             now,
         );
+        // The family keeps the resource: its refreshes are for it too.
+        grant.resource = resource.clone();
         self.store.create_grant(grant.clone()).await?;
         self.issue_tokens(
             Issue {
@@ -75,6 +78,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 nonce: None,
                 refresh: scopes.contains(scope::OFFLINE_ACCESS),
                 rotated: None,
+                resource,
                 extra: None,
             },
             now,

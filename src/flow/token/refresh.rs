@@ -120,6 +120,8 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
         // The claims hook is asked before the rotation: if it fails, the presented token is
         // not spent and the client can retry with it.
+        // Checked before the rotation: a refused resource does not spend the token.
+        let resource = Self::token_resource(client, form, grant.resource.as_deref())?;
         let mut issue = Issue {
             grant_type: GrantType::RefreshToken,
             client,
@@ -130,6 +132,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             nonce: None,
             refresh: false,
             rotated: None,
+            resource,
             extra: None,
         };
         let context = issue.token_context(scopes.contains(scope::OPENID));

@@ -26,6 +26,7 @@ impl MemoryStore {
             created_at: grant.created_at,
             expires_at: grant.expires_at.into(),
             revoked: grant.revoked,
+            resource: grant.resource.as_deref().map(|r| self.name(r)),
         };
         (Arc::from(grant.id.0), Box::new(entry))
     }
@@ -55,6 +56,7 @@ fn grant_of(id: &str, g: &GrantEntry) -> Grant {
         created_at: g.created_at,
         expires_at: g.expires_at.to_datetime(),
         revoked: g.revoked,
+        resource: g.resource.as_deref().map(str::to_owned),
     }
 }
 
@@ -355,6 +357,7 @@ mod tests {
             created_at: t(0),
             expires_at: t(expires),
             revoked: false,
+            resource: None,
         }
     }
 

@@ -110,6 +110,8 @@ struct GrantEntry {
     created_at: OffsetDateTime,
     expires_at: Instant,
     revoked: bool,
+    /// Interned: a provider serves a handful of resources.
+    resource: Option<Arc<str>>,
 }
 
 /// A [`RefreshRecord`](crate::store::RefreshRecord) without its hash (the map's key).
