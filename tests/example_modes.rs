@@ -1214,3 +1214,52 @@ async fn token_exchange_over_http() {
     assert_eq!(rp.revoke(&app, refresh, "refresh_token").await, 200);
     assert_eq!(rp.introspect(&gateway, token).await["active"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_indicators_over_http() {
+    const ORDERS: &str = "https://orders.example.com/";
+    let rp = Rp::start(|o| o.config.password_grant_enabled = true).await;
+    let client = create_client(
+        &rp.http,
+        rp.issuer(),
+        json!({
+            "name": "Shop",
+            "redirect_uris": [],
+            "id_token_signed_response_alg": "ES256",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["password", "refresh_token"],
+            "allowed_resources": [ORDERS],
+        }),
+    )
+    .await;
+    assert_eq!(
+        client["allowed_resources"],
+        json!([ORDERS]),
+        "shown by the management API"
+    );
+    let params = [
+        ("grant_type", "password"),
+        ("username", USER),
+        ("password", PASSWORD),
+        ("scope", "openid offline_access"),
+        ("resource", ORDERS),
+    ];
+    let tokens = json_with(token_form(&rp.http, &rp.doc, &client, &params).await, 200).await;
+    let (_, claims) = rp.verify(tokens["access_token"].as_str().unwrap(), ORDERS);
+    assert_eq!(claims["aud"], ORDERS);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let next = json_with(rp.refresh(&client, refresh, None).await, 200).await;
+    let (_, claims) = rp.verify(next["access_token"].as_str().unwrap(), ORDERS);
+    assert_eq!(
+        claims["aud"], ORDERS,
+        "the refresh family keeps its resource"
+    );
+    let params = [
+        ("grant_type", "password"),
+        ("username", USER),
+        ("password", PASSWORD),
+        ("resource", "https://elsewhere.example/"),
+    ];
+    let err = json_with(token_form(&rp.http, &rp.doc, &client, &params).await, 400).await;
+    assert_eq!(err["error"], "invalid_target");
+}
