@@ -34,6 +34,7 @@ struct Document<'a> {
     grant_types_supported: Vec<&'static str>,
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: Vec<&'static str>,
+    userinfo_signing_alg_values_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation_endpoint_auth_methods_supported: Option<Vec<&'static str>>,
@@ -79,6 +80,7 @@ pub(crate) fn document(config: &Config, keys: &KeySet) -> Vec<u8> {
             .collect(),
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: keys.algorithms().map(|a| a.as_str()).collect(),
+        userinfo_signing_alg_values_supported: keys.algorithms().map(|a| a.as_str()).collect(),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: config
             .paths

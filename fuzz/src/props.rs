@@ -307,6 +307,7 @@ pub fn client_with_redirects(redirect_uris: Vec<String>) -> Client {
             introspect_any_token: false,
             refresh_grace: None,
             allowed_resources: Vec::new(),
+            userinfo_signed_response_alg: None,
             metadata: BTreeMap::new(),
         },
         date_created: epoch,

@@ -216,6 +216,8 @@ struct ManagedView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_grace_reuses: Option<u32>,
     allowed_resources: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    userinfo_signed_response_alg: Option<Algorithm>,
     metadata: &'a BTreeMap<String, Value>,
     client_secrets: Vec<SecretView<'a>>,
     date_created: String,
@@ -254,6 +256,7 @@ fn managed_view<'a>(client: &'a Client, secret: Option<&'a str>) -> ManagedView<
         refresh_grace_seconds: s.refresh_grace.map(|g| g.window_seconds()),
         refresh_grace_reuses: s.refresh_grace.map(|g| g.reuses()),
         allowed_resources: &s.allowed_resources,
+        userinfo_signed_response_alg: s.userinfo_signed_response_alg,
         metadata: &s.metadata,
         client_secrets: client
             .secrets
@@ -303,6 +306,8 @@ struct RegistrationView<'a> {
     post_logout_redirect_uris: &'a [String],
     token_endpoint_auth_method: &'static str,
     id_token_signed_response_alg: Algorithm,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    userinfo_signed_response_alg: Option<Algorithm>,
     grant_types: Vec<&'static str>,
     response_types: &'a [ResponseType],
     scope: String,
@@ -770,6 +775,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             post_logout_redirect_uris: &s.post_logout_redirect_uris,
             token_endpoint_auth_method: s.token_endpoint_auth_method.as_str(),
             id_token_signed_response_alg: s.id_token_signed_response_alg,
+            userinfo_signed_response_alg: s.userinfo_signed_response_alg,
             grant_types: grant_names(&s.grant_types),
             response_types: &s.response_types,
             scope: s.allowed_scopes.to_string(),

@@ -153,8 +153,9 @@ const MANAGEMENT_ONLY: [&str; 7] = [
     "refresh_grace_reuses",
 ];
 
-const REGISTRATION_KNOWN: [&str; 11] = [
+const REGISTRATION_KNOWN: [&str; 12] = [
     "client_name",
+    "userinfo_signed_response_alg",
     "redirect_uris",
     "token_endpoint_auth_method",
     "id_token_signed_response_alg",
@@ -236,6 +237,17 @@ pub fn validate(
         })?,
         None if management => return Err(MetadataError::missing("id_token_signed_response_alg")),
         None => Algorithm::Rs256,
+    };
+    // `none` (or nothing): plain JSON.
+    let userinfo_alg = match opt_string(doc, "userinfo_signed_response_alg")? {
+        Some(a) if a == "none" => None,
+        Some(a) => Some(a.parse::<Algorithm>().map_err(|_| {
+            MetadataError::invalid(
+                "userinfo_signed_response_alg",
+                "must be ES256, RS256 or none",
+            )
+        })?),
+        None => None,
     };
     let auth_method = match opt_string(doc, "token_endpoint_auth_method")? {
         Some(m) => AuthMethod::parse(&m).ok_or_else(|| {
@@ -403,6 +415,7 @@ pub fn validate(
             "refresh_grace_seconds",
             "refresh_grace_reuses",
             "allowed_resources",
+            "userinfo_signed_response_alg",
             "metadata",
         ];
         if let Some(unknown) = doc
@@ -455,6 +468,7 @@ pub fn validate(
         introspect_any_token,
         refresh_grace,
         allowed_resources,
+        userinfo_signed_response_alg: userinfo_alg,
         metadata,
     })
 }
@@ -675,17 +689,6 @@ fn registration_extras(doc: &Map<String, Value>) -> Result<BTreeMap<String, Valu
             return Err(MetadataError::invalid(
                 "subject_type",
                 "only public subject identifiers are supported",
-            ));
-        }
-    }
-    if let Some(v) = doc
-        .get("userinfo_signed_response_alg")
-        .filter(|v| !v.is_null())
-    {
-        if v.as_str() != Some("none") {
-            return Err(MetadataError::invalid(
-                "userinfo_signed_response_alg",
-                "signed UserInfo responses are not supported",
             ));
         }
     }

@@ -408,6 +408,10 @@ pub struct ClientSettings {
     /// own audience.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_resources: Vec<String>,
+    /// Answer UserInfo as a JWT signed with this algorithm (`application/jwt`, OpenID Connect
+    /// Core §5.3.2) instead of JSON; `None` (the default) for plain JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<Algorithm>,
     /// Free-form metadata kept and returned as given.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }

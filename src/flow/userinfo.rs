@@ -1,5 +1,7 @@
 //! The UserInfo endpoint (OpenID Connect Core §5.3): the claims the access token's scopes
-//! release, for a token presented in the `Authorization` header (or, for POST, the form body).
+//! release, for a token presented in the `Authorization` header (or, for POST, the form body);
+//! as JSON, or as a signed JWT (`application/jwt`, with `iss` and `aud`) for a client that
+//! registered `userinfo_signed_response_alg`.
 
 use std::borrow::Cow;
 
@@ -14,17 +16,37 @@ use crate::Provider;
 
 #[derive(Serialize)]
 struct UserInfo<'a> {
+    /// Only in the signed form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
     sub: &'a str,
     #[serde(flatten)]
     claims: ScopedClaims<'a>,
+}
+
+/// The answer: JSON, or the signed JWT a client asked for.
+enum Answer {
+    Json(Vec<u8>),
+    Jwt(String),
 }
 
 impl<S: Store, U: UserStore> Provider<S, U> {
     /// `GET` or `POST` the UserInfo endpoint. A bad, expired or revoked token gets 401 with
     /// `WWW-Authenticate: Bearer error="invalid_token"`.
     pub async fn userinfo(&self, req: &HttpRequest<'_>) -> HttpResponse {
-        match self.userinfo_json(req).await {
-            Ok(body) => HttpResponse::json(200, body).no_store(),
+        match self.userinfo_answer(req).await {
+            Ok(Answer::Json(body)) => HttpResponse::json(200, body).no_store(),
+            Ok(Answer::Jwt(token)) => HttpResponse {
+                status: 200,
+                headers: vec![
+                    ("content-type", "application/jwt".into()),
+                    ("x-content-type-options", "nosniff".into()),
+                ],
+                body: token.into_bytes(),
+            }
+            .no_store(),
             Err(err) => {
                 let mut resp = self.error_response(&err);
                 if err.status() == 403 {
@@ -38,7 +60,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         }
     }
 
-    async fn userinfo_json(&self, req: &HttpRequest<'_>) -> Result<Vec<u8>, Error> {
+    async fn userinfo_answer(&self, req: &HttpRequest<'_>) -> Result<Answer, Error> {
         let token = self.userinfo_token(req)?;
         let verified = self.verify_access_token(&token).await?;
         let scopes = Scopes::parse(&verified.claims.scope)
@@ -54,11 +76,30 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             .claims(&verified.claims.sub)
             .await?
             .ok_or(ErrorKind::InvalidToken("the user no longer exists"))?;
-        let body = UserInfo {
+        let alg = self
+            .store
+            .client(&verified.claims.client_id)
+            .await?
+            .and_then(|c| c.settings.userinfo_signed_response_alg);
+        let mut body = UserInfo {
+            iss: None,
+            aud: None,
             sub: &verified.claims.sub,
             claims: ScopedClaims::new(&claims, &scopes),
         };
-        crate::json::to_json(&body, 512)
+        let Some(alg) = alg else {
+            return Ok(Answer::Json(crate::json::to_json(&body, 512)?));
+        };
+        body.iss = Some(self.config.issuer());
+        body.aud = Some(&verified.claims.client_id);
+        let keys = self.keys();
+        let key = keys
+            .active(alg)
+            .ok_or_else(|| Error::new(ErrorKind::Signing))?;
+        let payload = crate::json::to_json(&body, 512)?;
+        Ok(Answer::Jwt(crate::jose::sign_compact(
+            key, "JWT", &payload,
+        )?))
     }
 
     fn userinfo_token<'a>(&self, req: &'a HttpRequest<'a>) -> Result<Cow<'a, str>, Error> {

@@ -147,6 +147,7 @@ fn client(id: &str, client_id: &str) -> Client {
             introspect_any_token: false,
             refresh_grace: None,
             allowed_resources: Vec::new(),
+            userinfo_signed_response_alg: None,
             metadata,
         },
         date_created: issued_at(),

@@ -81,6 +81,7 @@ fn client() -> Client {
             introspect_any_token: false,
             refresh_grace: None,
             allowed_resources: Vec::new(),
+            userinfo_signed_response_alg: None,
             metadata: BTreeMap::new(),
         },
         date_created: t0(),

@@ -50,6 +50,7 @@ fn client() -> Client {
             introspect_any_token: false,
             refresh_grace: None,
             allowed_resources: Vec::new(),
+            userinfo_signed_response_alg: None,
             metadata: Default::default(),
         },
         date_created: t(0),
