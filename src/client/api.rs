@@ -604,7 +604,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                         "invalid initial access token",
                     )))
                 }
-                Err(err) => return HttpResponse::oauth_error(&err),
+                Err(err) => return self.error_response(&err),
             },
         };
         if req.method != Method::Post {
@@ -619,7 +619,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             source: req.remote_addr,
         };
         if let Err(err) = self.reserve(&attempt) {
-            return HttpResponse::oauth_error(&err);
+            return self.error_response(&err);
         }
         let (resp, outcome) = self.register_document(req).await;
         self.rate_limit.settle(&attempt, outcome);
@@ -651,7 +651,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                     // The store or the random source failed: not the caller's doing.
                     _ => Outcome::NotChecked,
                 };
-                (HttpResponse::oauth_error(&e), outcome)
+                (self.error_response(&e), outcome)
             }
         }
     }
@@ -670,12 +670,12 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
         let token = match req.require_bearer() {
             Ok(token) => token,
-            Err(err) => return HttpResponse::oauth_error(&err),
+            Err(err) => return self.error_response(&err),
         };
         let client = match self.store.client(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return unauthorized(),
-            Err(e) => return HttpResponse::oauth_error(&e.into()),
+            Err(e) => return self.error_response(&e.into()),
         };
         let expected = client
             .registration_access_token
@@ -713,12 +713,12 @@ impl<S: Store, U: UserStore> Provider<S, U> {
                 match self.update_client(&client.id, settings).await {
                     Ok(Some(updated)) => self.registration_response(200, &updated),
                     Ok(None) => unauthorized(),
-                    Err(e) => HttpResponse::oauth_error(&e),
+                    Err(e) => self.error_response(&e),
                 }
             }
             Method::Delete => match self.delete_client(&client.id).await {
                 Ok(_) => HttpResponse::empty(204).no_store(),
-                Err(e) => HttpResponse::oauth_error(&e),
+                Err(e) => self.error_response(&e),
             },
             _ => HttpResponse::oauth_error(&ErrorKind::MethodNotAllowed("GET, PUT, DELETE").into()),
         }
