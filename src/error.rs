@@ -186,6 +186,16 @@ pub enum ErrorKind {
     },
 }
 
+impl ErrorKind {
+    /// [`ErrorKind::InvalidParameter`] with a fixed reason.
+    pub(crate) fn invalid(name: &'static str, reason: &'static str) -> ErrorKind {
+        ErrorKind::InvalidParameter {
+            name,
+            reason: Cow::Borrowed(reason),
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -143,6 +143,15 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         self.events.emit(event);
     }
 
+    /// The wire answer for `err` at the endpoints answering with OAuth JSON errors, reporting
+    /// store failures to the host's events first.
+    pub(crate) fn error_response(&self, err: &Error) -> crate::http::HttpResponse {
+        if let ErrorKind::Store(kind) = err.kind() {
+            self.events.emit(&Event::StoreFailed { kind: *kind });
+        }
+        crate::http::HttpResponse::oauth_error(err)
+    }
+
     /// Reserve an attempt with the host's rate limiter; a refusal is reported and becomes the
     /// `429` error.
     pub(crate) fn reserve(&self, attempt: &Attempt<'_>) -> Result<(), Error> {

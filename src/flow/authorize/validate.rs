@@ -2,7 +2,6 @@
 //! error is shown to the user and never redirected (no open redirector); afterwards errors go
 //! back to the client.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::params::{AuthorizationParams, MAX_STATE_LEN};
@@ -24,13 +23,6 @@ pub(super) enum Rejection {
 
 fn page(err: impl Into<Error>) -> Rejection {
     Rejection::Page(err.into())
-}
-
-fn invalid(name: &'static str, reason: &'static str) -> ErrorKind {
-    ErrorKind::InvalidParameter {
-        name,
-        reason: Cow::Borrowed(reason),
-    }
 }
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -131,13 +123,13 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         let response_mode = match requested_mode {
             None => ResponseMode::default_for(response_type),
             Some(None) => {
-                return Err(redirect(invalid(
+                return Err(redirect(ErrorKind::invalid(
                     "response_mode",
                     "unsupported response_mode",
                 )))
             }
             Some(Some(ResponseMode::Query)) if response_type.has_front_channel_tokens() => {
-                return Err(redirect(invalid(
+                return Err(redirect(ErrorKind::invalid(
                     "response_mode",
                     "query mode may not carry tokens; use fragment or form_post",
                 )))
@@ -146,30 +138,30 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
 
         if !state_ok {
-            return Err(redirect(invalid(
+            return Err(redirect(ErrorKind::invalid(
                 "state",
                 "only visible ASCII characters and spaces",
             )));
         }
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
-            return Err(redirect(invalid("state", "too long")));
+            return Err(redirect(ErrorKind::invalid("state", "too long")));
         }
         let scopes = self
             .requested_scopes(&client, p.scope.as_deref(), response_type)
             .map_err(redirect)?;
         let openid = scopes.contains(scope::OPENID);
         if response_type.id_token && !openid {
-            return Err(redirect(invalid(
+            return Err(redirect(ErrorKind::invalid(
                 "scope",
                 "response_type id_token requires the openid scope",
             )));
         }
         let nonce = p.nonce.take();
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_LEN) {
-            return Err(redirect(invalid("nonce", "too long")));
+            return Err(redirect(ErrorKind::invalid("nonce", "too long")));
         }
         if openid && response_type.has_front_channel_tokens() && nonce.is_none() {
-            return Err(redirect(invalid(
+            return Err(redirect(ErrorKind::invalid(
                 "nonce",
                 "required for the implicit and hybrid flows",
             )));
@@ -180,7 +172,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             Some(v) => match v.parse::<u32>() {
                 Ok(n) => Some(i64::from(n)),
                 Err(_) => {
-                    return Err(redirect(invalid(
+                    return Err(redirect(ErrorKind::invalid(
                         "max_age",
                         "must be a non-negative integer",
                     )))
@@ -201,7 +193,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
         };
         let login_hint = p.login_hint.take();
         if login_hint.as_ref().is_some_and(|h| h.len() > 512) {
-            return Err(redirect(invalid("login_hint", "too long")));
+            return Err(redirect(ErrorKind::invalid("login_hint", "too long")));
         }
         let resource = p.resource.take();
         if let Some(r) = &resource {
@@ -259,27 +251,34 @@ impl<S: Store, U: UserStore> Provider<S, U> {
     ) -> Result<Option<CodeChallenge>, ErrorKind> {
         let Some(challenge) = p.code_challenge.as_deref() else {
             if p.code_challenge_method.is_some() {
-                return Err(invalid(
+                return Err(ErrorKind::invalid(
                     "code_challenge",
                     "code_challenge_method without code_challenge",
                 ));
             }
             if client.is_public() || client.settings.require_pkce {
-                return Err(invalid("code_challenge", "this client must use PKCE"));
+                return Err(ErrorKind::invalid(
+                    "code_challenge",
+                    "this client must use PKCE",
+                ));
             }
             return Ok(None);
         };
         let method = match p.code_challenge_method.as_deref() {
             None => ChallengeMethod::Plain,
-            Some(m) => ChallengeMethod::parse(m)
-                .ok_or_else(|| invalid("code_challenge_method", "must be S256 or plain"))?,
+            Some(m) => ChallengeMethod::parse(m).ok_or_else(|| {
+                ErrorKind::invalid("code_challenge_method", "must be S256 or plain")
+            })?,
         };
         if method == ChallengeMethod::Plain && !client.allows_plain_pkce() {
-            return Err(invalid("code_challenge_method", "S256 is required"));
+            return Err(ErrorKind::invalid(
+                "code_challenge_method",
+                "S256 is required",
+            ));
         }
         CodeChallenge::new(challenge, method)
             .map(Some)
-            .ok_or_else(|| invalid("code_challenge", "malformed"))
+            .ok_or_else(|| ErrorKind::invalid("code_challenge", "malformed"))
     }
 
     /// The subject of an `id_token_hint`: an ID token this provider issued to this client
@@ -289,7 +288,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             .filter(|h| h.audience.contains(&client.client_id))
             .map(|h| h.subject)
             .ok_or_else(|| {
-                invalid(
+                ErrorKind::invalid(
                     "id_token_hint",
                     "not an ID token issued by this provider to this client",
                 )
@@ -306,12 +305,12 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, ErrorKind> {
             "login" => &mut prompt.login,
             "consent" => &mut prompt.consent,
             "select_account" => &mut prompt.select_account,
-            _ => return Err(invalid("prompt", "unsupported prompt value")),
+            _ => return Err(ErrorKind::invalid("prompt", "unsupported prompt value")),
         };
         *slot = true;
     }
     if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
-        return Err(invalid(
+        return Err(ErrorKind::invalid(
             "prompt",
             "none may not be combined with other values",
         ));

@@ -3,14 +3,12 @@
 
 use time::OffsetDateTime;
 
-use super::TokenResponse;
+use super::{AccessOnly, TokenResponse};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::{Event, Issued, TokenContext};
 use crate::http::FormParams;
 use crate::scope;
 use crate::store::{Store, UserStore};
-use crate::token::AccessTokenInput;
 use crate::Provider;
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -33,48 +31,18 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             );
         }
         let resource = Self::token_resource(client, form, None)?;
-        let extra = self
-            .extra_claims(TokenContext {
+        self.issue_access_only(
+            AccessOnly {
                 grant_type: GrantType::ClientCredentials,
                 client,
                 subject: None,
                 scopes: &scopes,
                 grant_id: None,
-                id_token: false,
-            })
-            .await?;
-        let access = self.mint_access_token(
-            AccessTokenInput {
-                subject: &client.client_id,
-                client_id: &client.client_id,
-                scopes: &scopes,
-                auth_time: None,
-                grant_id: None,
-                extra: Some(&extra.access_token),
                 audience: resource.as_deref(),
                 act: None,
             },
             now,
-        )?;
-        self.events.emit(&Event::TokensIssued {
-            grant_type: GrantType::ClientCredentials,
-            client_id: &client.client_id,
-            subject: None,
-            grant_id: None,
-            scopes: &scopes,
-            issued: Issued {
-                access_token: true,
-                ..Issued::default()
-            },
-        });
-        Ok(TokenResponse {
-            access_token: access.token,
-            token_type: "Bearer",
-            expires_in: access.expires_in,
-            scope: (!scopes.is_empty()).then(|| scopes.to_string()),
-            id_token: None,
-            refresh_token: None,
-            issued_token_type: None,
-        })
+        )
+        .await
     }
 }

@@ -15,15 +15,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::TokenResponse;
+use super::{AccessOnly, TokenResponse};
 use crate::client::{Client, GrantType};
 use crate::error::{Error, ErrorKind};
-use crate::host::TokenContext;
-use crate::host::{Event, ExchangeDecision, ExchangeRequest, ExchangedTokenType, Issued};
+use crate::host::{ExchangeDecision, ExchangeRequest, ExchangedTokenType};
 use crate::http::FormParams;
 use crate::scope::{self, Scopes};
 use crate::store::{GrantId, Store, UserStore};
-use crate::token::AccessTokenInput;
 use crate::Provider;
 
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -41,11 +39,7 @@ struct Presented {
 }
 
 fn invalid(name: &'static str, reason: &'static str) -> Error {
-    ErrorKind::InvalidParameter {
-        name,
-        reason: reason.into(),
-    }
-    .into()
+    ErrorKind::invalid(name, reason).into()
 }
 
 impl<S: Store, U: UserStore> Provider<S, U> {
@@ -61,7 +55,7 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             )
             .into());
         }
-        let subject = self
+        let mut subject = self
             .presented_token(
                 client,
                 form.require("subject_token")?,
@@ -149,57 +143,32 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             }
         }
         // Delegation: the actor, above any actor the subject token already named.
-        let act = actor.map(|a| {
-            let mut act = json!({ "sub": a.subject });
-            if let Some(previous) = subject.act.clone() {
-                act["act"] = previous;
+        let act = match actor {
+            None => subject.act.take(),
+            Some(actor) => {
+                let mut act = json!({ "sub": actor.subject });
+                if let Some(previous) = subject.act.take() {
+                    act["act"] = previous;
+                }
+                Some(act)
             }
-            act
-        });
-        let act = act.or(subject.act.clone());
-        let extra = self
-            .extra_claims(TokenContext {
-                grant_type: GrantType::TokenExchange,
-                client,
-                subject: Some(&subject.subject),
-                scopes: &scopes,
-                grant_id: subject.grant.as_ref(),
-                id_token: false,
-            })
+        };
+        let mut response = self
+            .issue_access_only(
+                AccessOnly {
+                    grant_type: GrantType::TokenExchange,
+                    client,
+                    subject: Some(&subject.subject),
+                    scopes: &scopes,
+                    grant_id: subject.grant.as_ref(),
+                    audience: Some(audience.unwrap_or(&subject.audience)),
+                    act: act.as_ref(),
+                },
+                now,
+            )
             .await?;
-        let access = self.mint_access_token(
-            AccessTokenInput {
-                subject: &subject.subject,
-                client_id: &client.client_id,
-                scopes: &scopes,
-                auth_time: None,
-                grant_id: subject.grant.as_ref(),
-                extra: Some(&extra.access_token),
-                audience: Some(audience.unwrap_or(&subject.audience)),
-                act: act.as_ref(),
-            },
-            now,
-        )?;
-        self.events.emit(&Event::TokensIssued {
-            grant_type: GrantType::TokenExchange,
-            client_id: &client.client_id,
-            subject: Some(&subject.subject),
-            grant_id: subject.grant.as_ref(),
-            scopes: &scopes,
-            issued: Issued {
-                access_token: true,
-                ..Issued::default()
-            },
-        });
-        Ok(TokenResponse {
-            access_token: access.token,
-            token_type: "Bearer",
-            expires_in: access.expires_in,
-            scope: (!scopes.is_empty()).then(|| scopes.to_string()),
-            id_token: None,
-            refresh_token: None,
-            issued_token_type: Some(ACCESS_TOKEN_TYPE),
-        })
+        response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+        Ok(response)
     }
 
     /// Verify a subject or actor token: an access token of ours (any audience, not expired,

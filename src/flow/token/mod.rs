@@ -16,7 +16,7 @@ use crate::host::{Event, ExtraClaims, Issued, TokenContext};
 use crate::http::{parse_form, FormParams, HttpRequest, HttpResponse, ParamsFrom};
 use crate::scope::{self, Scopes};
 use crate::secret::IssuedSecret;
-use crate::store::{Grant, RefreshRecord};
+use crate::store::{Grant, GrantId, RefreshRecord};
 use crate::store::{Store, UserStore};
 use crate::token::{AccessTokenInput, IdTokenInput};
 use crate::Provider;
@@ -111,6 +111,18 @@ pub(crate) struct Issue<'a> {
     pub extra: Option<ExtraClaims>,
 }
 
+/// An issuance of an access token alone (client credentials, token exchange).
+pub(crate) struct AccessOnly<'a> {
+    pub grant_type: GrantType,
+    pub client: &'a Client,
+    /// The user the token speaks for; `None` for the client itself.
+    pub subject: Option<&'a str>,
+    pub scopes: &'a Scopes,
+    pub grant_id: Option<&'a GrantId>,
+    pub audience: Option<&'a str>,
+    pub act: Option<&'a serde_json::Value>,
+}
+
 impl Issue<'_> {
     /// What the claims hook is told about this issuance.
     pub(crate) fn token_context(&self, id_token: bool) -> TokenContext<'_> {
@@ -188,15 +200,6 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             (Some(asked), Some(_)) => Ok(Some(asked.to_owned())),
             (None, granted) => Ok(granted.map(str::to_owned)),
         }
-    }
-
-    /// The wire answer for `err` (the one place errors become responses for the token-endpoint
-    /// family), reporting store failures to the host's events first.
-    pub(crate) fn error_response(&self, err: &Error) -> HttpResponse {
-        if let ErrorKind::Store(kind) = err.kind() {
-            self.events.emit(&Event::StoreFailed { kind: *kind });
-        }
-        HttpResponse::oauth_error(err)
     }
 
     /// The form of a POST to the token, revocation or introspection endpoint.
@@ -301,6 +304,58 @@ impl<S: Store, U: UserStore> Provider<S, U> {
             scope: (!issue.scopes.is_empty()).then(|| issue.scopes.to_string()),
             id_token,
             refresh_token,
+            issued_token_type: None,
+        })
+    }
+
+    /// Ask the claims hook, mint the access token, report the issuance and answer: what every
+    /// grant that issues an access token alone does.
+    pub(crate) async fn issue_access_only(
+        &self,
+        issue: AccessOnly<'_>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, Error> {
+        let extra = self
+            .extra_claims(TokenContext {
+                grant_type: issue.grant_type,
+                client: issue.client,
+                subject: issue.subject,
+                scopes: issue.scopes,
+                grant_id: issue.grant_id,
+                id_token: false,
+            })
+            .await?;
+        let access = self.mint_access_token(
+            AccessTokenInput {
+                subject: issue.subject.unwrap_or(&issue.client.client_id),
+                client_id: &issue.client.client_id,
+                scopes: issue.scopes,
+                auth_time: None,
+                grant_id: issue.grant_id,
+                extra: Some(&extra.access_token),
+                audience: issue.audience,
+                act: issue.act,
+            },
+            now,
+        )?;
+        self.events.emit(&Event::TokensIssued {
+            grant_type: issue.grant_type,
+            client_id: &issue.client.client_id,
+            subject: issue.subject,
+            grant_id: issue.grant_id,
+            scopes: issue.scopes,
+            issued: Issued {
+                access_token: true,
+                ..Issued::default()
+            },
+        });
+        Ok(TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope: (!issue.scopes.is_empty()).then(|| issue.scopes.to_string()),
+            id_token: None,
+            refresh_token: None,
             issued_token_type: None,
         })
     }
